@@ -1,10 +1,24 @@
 """Jifen's Chalice app: registers blueprints, middleware, schedules and workflow tasks. Nothing else."""
 
-from chalice import Chalice
+from chalice import Chalice, ConvertToMiddleware
 
-app = Chalice(app_name="jifen")
+from chalicelib.api import middleware
+from chalicelib.api.admin import admin
+from chalicelib.api.member import member
+from chalicelib.api.public import public
+from chalicelib.api.server import server
+from chalicelib.api.verifier import verifier
+from chalicelib.api.webhooks import hooks
+from chalicelib.observability import logger
 
+app = Chalice(app_name="jifen", configure_logs=False)
+app.experimental_feature_flags.update(["BLUEPRINTS"])
 
-@app.route("/v1/health")
-def health() -> dict:
-    return {"ok": True}
+for blueprint in (public, member, admin, verifier, server, hooks):
+    app.register_blueprint(blueprint)
+
+middleware.register(
+    app,
+    ConvertToMiddleware(logger().inject_lambda_context(clear_state=True)),
+    middleware.http_middleware(app),
+)

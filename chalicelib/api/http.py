@@ -1,0 +1,235 @@
+"""HTTP glue shared by every blueprint: declared auth, body parsing, the error envelope.
+
+Every route is declared through ``Api.route`` with an auth rule; authentication runs before the view
+and typed domain errors become the envelope here, in one place.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from chalice import Blueprint, Response
+from chalice.app import Request
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.auth import (
+    AppPrincipal,
+    AuthRule,
+    Credentials,
+    MemberPrincipal,
+    OperatorPrincipal,
+    Principal,
+    VerifierPrincipal,
+    authenticate,
+)
+from chalicelib.errors import JifenError, ValidationFailed
+from chalicelib.observability import logger
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class RequestState:
+    request: Request
+    request_id: str
+    principal: Principal = None
+
+
+_state: ContextVar[RequestState | None] = ContextVar("jifen_request", default=None)
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """What a route declares: read by authentication and by the OpenAPI generator."""
+
+    path: str
+    methods: tuple[str, ...]
+    auth: AuthRule
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    query: tuple[str, ...] = ()
+    headers: tuple[str, ...] = ()
+    errors: tuple[int, ...] = field(default_factory=tuple)
+
+
+ROUTE_SPEC_ATTR = "__jifen_route__"
+
+
+def begin_request(request: Request) -> RequestState:
+    context = request.context or {}
+    lambda_context = getattr(request, "lambda_context", None)
+    request_id = str(context.get("requestId") or getattr(lambda_context, "aws_request_id", "") or uuid.uuid4())
+    state = RequestState(request=request, request_id=request_id)
+    _state.set(state)
+    return state
+
+
+def end_request() -> None:
+    _state.set(None)
+
+
+def state() -> RequestState:
+    current = _state.get()
+    if current is None:
+        raise RuntimeError("no request in progress")
+    return current
+
+
+def request_id() -> str:
+    current = _state.get()
+    return current.request_id if current else "-"
+
+
+def error_body(code: str, message: str, details: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message, "request_id": request_id()}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def error_response(exc: JifenError, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=exc.status, body=error_body(exc.code, exc.message, exc.details), headers=headers or {})
+
+
+def pydantic_details(exc: ValidationError) -> list[dict[str, str]]:
+    details = []
+    for error in exc.errors(include_url=False, include_input=False):
+        location = ".".join(str(part) for part in error["loc"]) or "body"
+        details.append({"field": location, "problem": error["msg"]})
+    return details[:20]
+
+
+def parse_body(model: type[M]) -> M:
+    """The request body validated by ``model``: malformed JSON, wrong types, unknown or missing fields → 400."""
+    raw = state().request.raw_body or b""
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("Request body is not valid JSON", details=[{"field": "body", "problem": "malformed JSON"}]) from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("Request body must be a JSON object", details=[{"field": "body", "problem": "not an object"}])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed("Request body is invalid", details=pydantic_details(exc)) from None
+
+
+def query(name: str, *, max_length: int = 512) -> str | None:
+    params = state().request.query_params or {}
+    value = params.get(name)
+    if value is not None and len(value) > max_length:
+        raise ValidationFailed(f"Query parameter {name} is too long", details=[{"field": name, "problem": "too long"}])
+    return value
+
+
+def query_int(name: str, default: int, *, low: int, high: int) -> int:
+    value = query(name, max_length=12)
+    if value is None:
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ValidationFailed(
+            f"Query parameter {name} must be an integer from {low} to {high}", details=[{"field": name, "problem": "out of range"}]
+        )
+    return int(value)
+
+
+def header(name: str) -> str | None:
+    value: str | None = state().request.headers.get(name.lower())
+    return value
+
+
+def _principal(kind: type[Any]) -> Any:
+    principal = state().principal
+    if not isinstance(principal, kind):
+        raise RuntimeError(f"route expects a {kind.__name__}")
+    return principal
+
+
+def current_member() -> MemberPrincipal:
+    member: MemberPrincipal = _principal(MemberPrincipal)
+    return member
+
+
+def current_operator() -> OperatorPrincipal:
+    operator: OperatorPrincipal = _principal(OperatorPrincipal)
+    return operator
+
+
+def current_verifier() -> VerifierPrincipal:
+    verifier: VerifierPrincipal = _principal(VerifierPrincipal)
+    return verifier
+
+
+def current_app_caller() -> AppPrincipal:
+    caller: AppPrincipal = _principal(AppPrincipal)
+    return caller
+
+
+def ok(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, body=model.model_dump(mode="json"), headers=headers or {})
+
+
+def _run_view(spec: RouteSpec, view: Callable[..., Any], path_params: dict[str, Any]) -> Any:
+    current = state()
+    request = current.request
+    try:
+        creds = Credentials(
+            method=request.method,
+            path=request.context.get("path") or request.path,
+            headers=request.headers,
+            body=request.raw_body or b"",
+            path_params=path_params,
+        )
+        current.principal = authenticate(spec.auth, creds)
+        return view(**path_params)
+    except JifenError as exc:
+        if exc.status >= 500:
+            logger().warning("upstream failure", extra={"code": exc.code, "error": exc.message})
+        return error_response(exc)
+    except Exception:
+        logger().exception("unhandled error", extra={"request_id": current.request_id, "path": spec.path})
+        return Response(status_code=500, body=error_body("INTERNAL_ERROR", "An internal error occurred"))
+
+
+class Api(Blueprint):
+    """A Chalice blueprint whose routes must declare who may call them."""
+
+    def __init__(self, import_name: str, tag: str) -> None:
+        super().__init__(import_name)
+        self.tag = tag
+
+    def endpoint(
+        self,
+        path: str,
+        *,
+        auth: AuthRule,
+        summary: str,
+        methods: tuple[str, ...] = ("GET",),
+        body: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        query: tuple[str, ...] = (),
+        headers: tuple[str, ...] = (),
+        errors: tuple[int, ...] = (),
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        spec = RouteSpec(path, methods, auth, summary, self.tag, body, response, status, query, headers, errors)
+
+        def register(view: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(view)
+            def guarded(**path_params: Any) -> Any:
+                return _run_view(spec, view, path_params)
+
+            setattr(guarded, ROUTE_SPEC_ATTR, spec)
+            self.route(path, methods=list(methods))(guarded)
+            return guarded
+
+        return register

@@ -1,0 +1,18 @@
+"""Store staff routes: scoped to the store in the verifier token."""
+
+from __future__ import annotations
+
+from chalice import Response
+
+from chalicelib.api.http import Api, current_verifier, ok
+from chalicelib.auth import VERIFIER
+from chalicelib.logic import accounts
+from chalicelib.models.api import StoreOut
+
+verifier = Api(__name__, tag="verifier")
+
+
+@verifier.endpoint("/v1/verifier/store", auth=VERIFIER, response=StoreOut, summary="The verifier's store", errors=(401,))
+def get_store() -> Response:
+    caller = current_verifier()
+    return ok(StoreOut.from_domain(accounts.get_store(caller.tenant_id, caller.store_id)))

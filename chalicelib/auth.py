@@ -1,0 +1,176 @@
+"""Who is calling: every route declares an AuthRule and is authenticated before its view runs.
+
+Tenant, app and member always come from the credential, never from the body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from chalicelib.adapters.signing_key import signing_key
+from chalicelib.clock import Clock, SystemClock, epoch
+from chalicelib.config import get_settings
+from chalicelib.dal.apps import AppsRepo
+from chalicelib.dal.requests import RequestsRepo
+from chalicelib.errors import Forbidden, NotFound, Unauthorized
+from chalicelib.logic import signatures, tokens
+from chalicelib.models.domain import App, Role
+
+
+class AuthKind(Enum):
+    PUBLIC = "public"
+    MEMBER = "member"
+    OPERATOR = "operator"
+    VERIFIER = "verifier"
+    SERVER = "server"
+    WEBHOOK = "webhook"
+
+
+@dataclass(frozen=True)
+class AuthRule:
+    kind: AuthKind
+    roles: frozenset[Role] = frozenset()
+
+
+PUBLIC = AuthRule(AuthKind.PUBLIC)
+MEMBER = AuthRule(AuthKind.MEMBER)
+VERIFIER = AuthRule(AuthKind.VERIFIER)
+SERVER = AuthRule(AuthKind.SERVER)
+WEBHOOK = AuthRule(AuthKind.WEBHOOK)
+
+
+def operator(*roles: Role) -> AuthRule:
+    """Operators with one of these roles (all roles when none are named)."""
+    return AuthRule(AuthKind.OPERATOR, frozenset(roles or Role))
+
+
+ANY_OPERATOR = operator()
+OWNER = operator(Role.OWNER)
+MANAGERS = operator(Role.OWNER, Role.OPERATOR)
+
+
+@dataclass(frozen=True)
+class MemberPrincipal:
+    tenant_id: str
+    app_id: str
+    member_id: str
+    openid: str
+    device_id: str
+
+
+@dataclass(frozen=True)
+class OperatorPrincipal:
+    tenant_id: str
+    username: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class VerifierPrincipal:
+    tenant_id: str
+    store_id: str
+    username: str
+
+
+@dataclass(frozen=True)
+class AppPrincipal:
+    """A tenant backend (server-to-server) or a provider's webhook, acting for one app."""
+
+    tenant_id: str
+    app: App
+
+
+Principal = MemberPrincipal | OperatorPrincipal | VerifierPrincipal | AppPrincipal | None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What authentication looks at, extracted from the HTTP request by the API layer."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+    path_params: Mapping[str, str]
+
+
+def _bearer(headers: Mapping[str, str]) -> str:
+    value = headers.get("authorization") or ""
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Missing bearer token")
+    return token.strip()
+
+
+def authenticate(
+    rule: AuthRule,
+    creds: Credentials,
+    apps: AppsRepo | None = None,
+    requests: RequestsRepo | None = None,
+    clock: Clock | None = None,
+) -> Principal:
+    now = epoch((clock or SystemClock()).now())
+    if rule.kind is AuthKind.PUBLIC:
+        return None
+    if rule.kind is AuthKind.MEMBER:
+        claims = tokens.verify(signing_key(), "member", _bearer(creds.headers), now)
+        return MemberPrincipal(
+            tenant_id=claims["ten"], app_id=claims["app"], member_id=claims["sub"], openid=claims["oid"], device_id=claims["dev"]
+        )
+    if rule.kind is AuthKind.OPERATOR:
+        claims = tokens.verify(signing_key(), "operator", _bearer(creds.headers), now)
+        principal = OperatorPrincipal(tenant_id=claims["ten"], username=claims["sub"], role=Role(claims["role"]))
+        if principal.role not in rule.roles:
+            raise Forbidden(f"Role '{principal.role.value}' may not do this")
+        return principal
+    if rule.kind is AuthKind.VERIFIER:
+        claims = tokens.verify(signing_key(), "verifier", _bearer(creds.headers), now)
+        return VerifierPrincipal(tenant_id=claims["ten"], store_id=claims["store"], username=claims["sub"])
+    if rule.kind is AuthKind.SERVER:
+        return _authenticate_server(creds, apps or AppsRepo(), requests or RequestsRepo(), now)
+    return _authenticate_webhook(creds, apps or AppsRepo(), now)
+
+
+def _authenticate_server(creds: Credentials, apps: AppsRepo, requests: RequestsRepo, now: int) -> AppPrincipal:
+    headers = creds.headers
+    app_id = headers.get("x-jifen-app") or ""
+    timestamp = headers.get("x-jifen-timestamp") or ""
+    nonce = headers.get("x-jifen-nonce") or ""
+    signature = headers.get("x-jifen-signature") or ""
+    if not (app_id and timestamp and nonce and signature):
+        raise Unauthorized("Missing X-Jifen-App, X-Jifen-Timestamp, X-Jifen-Nonce or X-Jifen-Signature")
+    secrets = apps.get_secrets_cached(app_id) if len(app_id) <= 64 else None
+    app = apps.get_cached(app_id) if secrets else None
+    if secrets is None or app is None:
+        raise Unauthorized("Signature does not match")
+    window = get_settings().signature_window_seconds
+    signatures.verify_server_request(
+        secrets.server_key.accepted(now), creds.method, creds.path, timestamp, nonce, signature, creds.body, now, window
+    )
+    # Only a correctly signed request spends a nonce, so nobody can burn a tenant's nonces.
+    if not requests.use_nonce(app_id, nonce, expires_at=now + 2 * window):
+        raise Unauthorized("Nonce was already used")
+    return AppPrincipal(tenant_id=app.tenant_id, app=app)
+
+
+WEBHOOK_PROVIDERS_WITH_GENERIC_SIGNATURE = frozenset({"generic"})
+
+
+def _authenticate_webhook(creds: Credentials, apps: AppsRepo, now: int) -> AppPrincipal:
+    app_id = creds.path_params.get("app_id", "")
+    provider = creds.path_params.get("provider", "")
+    if provider not in WEBHOOK_PROVIDERS_WITH_GENERIC_SIGNATURE:
+        raise NotFound(f"Unknown webhook provider '{provider[:32]}'")
+    header = creds.headers.get("x-jifen-webhook-signature") or ""
+    if not header:
+        raise Unauthorized("Missing X-Jifen-Webhook-Signature")
+    secrets = apps.get_secrets_cached(app_id) if len(app_id) <= 64 else None
+    app = apps.get_cached(app_id) if secrets else None
+    if secrets is None or app is None:
+        raise Unauthorized("Webhook signature does not match")
+    signatures.verify_webhook(
+        secrets.webhook_secret.accepted(now), header, creds.body, now, get_settings().signature_window_seconds
+    )
+    return AppPrincipal(tenant_id=app.tenant_id, app=app)

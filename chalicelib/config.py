@@ -1,0 +1,43 @@
+"""The one settings model: read from the environment once, validated, cached."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JIFEN_", extra="ignore")
+
+    stage: str = "local"
+    table: str = "jifen-local"
+    region: str = Field(default="us-east-1", validation_alias="AWS_DEFAULT_REGION")
+    # Set only when DynamoDB is not the regional endpoint (the local moto server).
+    dynamodb_endpoint: str | None = None
+    # Endpoint for the other AWS services used (Step Functions, S3) when run locally.
+    aws_endpoint: str | None = None
+
+    # Jifen's own token signing key: a Secrets Manager secret in the cloud, a plain value locally.
+    signing_key_secret_arn: str | None = None
+    signing_key: str | None = None
+
+    member_token_ttl_seconds: int = 7200
+    operator_token_ttl_seconds: int = 3600
+    verifier_token_ttl_seconds: int = 28800
+    signature_window_seconds: int = 300
+    max_body_bytes: int = 64 * 1024
+    config_cache_seconds: float = 5.0
+    # How long a rotated-out secret keeps working, so tenants can roll their backends over.
+    secret_rotation_grace_seconds: int = 3600
+    # Cost of the scrypt password hash (2**14 = ~50 ms on one Lambda vCPU).
+    password_hash_n: int = 2**14
+    login_callback_timeout_seconds: float = 3.0
+    # "http" calls the tenant's login-state callback; "fake" resolves code -> openid locally.
+    login_callback_adapter: str = "http"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

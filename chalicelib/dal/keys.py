@@ -1,0 +1,66 @@
+"""Key builders: one function per entity, so keys are never spelled out anywhere else."""
+
+from __future__ import annotations
+
+
+def tenant_pk(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}"
+
+
+TENANT_SK = "TENANT"
+
+
+def operator_sk(username: str) -> str:
+    return f"OP#{username}"
+
+
+def app_pk(app_id: str) -> str:
+    return f"APP#{app_id}"
+
+
+APP_SK = "APP"
+APP_SECRETS_SK = "SECRETS"
+
+
+def tenant_apps_gsi(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}#APPS"
+
+
+def member_pk(app_id: str, member_id: str) -> str:
+    return f"APP#{app_id}#M#{member_id}"
+
+
+PROFILE_SK = "PROFILE"
+
+
+def store_pk(store_id: str) -> str:
+    return f"STORE#{store_id}"
+
+
+STORE_SK = "STORE"
+
+
+def verifier_sk(username: str) -> str:
+    return f"VERIFIER#{username}"
+
+
+def tenant_stores_gsi(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}#STORES"
+
+
+def nonce_pk(app_id: str, nonce: str) -> str:
+    return f"APP#{app_id}#NONCE#{nonce}"
+
+
+NONCE_SK = "NONCE"
+
+
+def webhook_event_pk(app_id: str, provider: str, event_id: str) -> str:
+    return f"APP#{app_id}#WH#{provider}#{event_id}"
+
+
+WEBHOOK_EVENT_SK = "EVENT"
+
+
+def guard_sk(kind: str, reference: str) -> str:
+    return f"GUARD#{kind}#{reference}"

@@ -1,0 +1,169 @@
+"""PynamoDB models of the single table. They never leave dal/: repositories return domain objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.config import get_settings
+from chalicelib.dal import schema
+
+
+class _SettingsMeta(type):
+    """Table name, endpoint and region come from settings when first used, not at import."""
+
+    @property
+    def table_name(cls) -> str:
+        return get_settings().table
+
+    @property
+    def host(cls) -> str | None:
+        return get_settings().dynamodb_endpoint
+
+    @property
+    def region(cls) -> str:
+        return get_settings().region
+
+
+class _TableMeta(metaclass=_SettingsMeta):
+    max_retry_attempts = 3
+    connect_timeout_seconds = 2
+    read_timeout_seconds = 5
+
+
+class GSI1(GlobalSecondaryIndex["BaseItem"]):
+    class Meta:
+        index_name = "GSI1"
+        projection = AllProjection()
+
+    GSI1PK = UnicodeAttribute(hash_key=True)
+    GSI1SK = UnicodeAttribute(range_key=True)
+
+
+class GSI2(GlobalSecondaryIndex["BaseItem"]):
+    class Meta:
+        index_name = "GSI2"
+        projection = AllProjection()
+
+    GSI2PK = UnicodeAttribute(hash_key=True)
+    GSI2SK = UnicodeAttribute(range_key=True)
+
+
+assert (GSI1.Meta.index_name, GSI2.Meta.index_name) == tuple(schema.GLOBAL_SECONDARY_INDEXES)
+
+
+class BaseItem(Model):
+    """Keys every item has; ``kind`` tells item types apart in one partition."""
+
+    Meta = _TableMeta
+
+    PK = UnicodeAttribute(hash_key=True)
+    SK = UnicodeAttribute(range_key=True)
+    GSI1PK = UnicodeAttribute(null=True)
+    GSI1SK = UnicodeAttribute(null=True)
+    GSI2PK = UnicodeAttribute(null=True)
+    GSI2SK = UnicodeAttribute(null=True)
+    kind = UnicodeAttribute()
+    ttl = TTLAttribute(null=True)
+
+    gsi1 = GSI1()
+    gsi2 = GSI2()
+
+
+class TenantItem(BaseItem):
+    tenant_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+class OperatorItem(BaseItem):
+    tenant_id = UnicodeAttribute()
+    username = UnicodeAttribute()
+    role = UnicodeAttribute()
+    password_hash = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    disabled = BooleanAttribute(default=False)
+
+
+class ExpiryPolicyAttribute(MapAttribute[str, Any]):
+    type = UnicodeAttribute()
+    n = NumberAttribute(null=True)
+
+
+class AppItem(BaseItem):
+    app_id = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    points_rate = NumberAttribute()
+    time_zone = UnicodeAttribute()
+    expiry_policy = ExpiryPolicyAttribute()
+    daily_earn_cap = NumberAttribute(null=True)
+    login_mode = UnicodeAttribute()
+    login_callback_url = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = NumberAttribute(default=1)
+
+
+class SecretAttribute(MapAttribute[str, Any]):
+    current = UnicodeAttribute()
+    previous = UnicodeAttribute(null=True)
+    previous_until = NumberAttribute(null=True)
+    rotated_at = UnicodeAttribute()
+
+
+class AppSecretsItem(BaseItem):
+    tenant_id = UnicodeAttribute()
+    login_secret = SecretAttribute()
+    server_key = SecretAttribute()
+    webhook_secret = SecretAttribute()
+
+
+class MemberItem(BaseItem):
+    app_id = UnicodeAttribute()
+    member_id = UnicodeAttribute()
+    openid = UnicodeAttribute()
+    nickname = UnicodeAttribute(null=True)
+    birthday = UnicodeAttribute(null=True)
+    device_id = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    last_login_at = UnicodeAttribute()
+    logins = NumberAttribute(default=0)
+
+
+class StoreItem(BaseItem):
+    store_id = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    address = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+
+class VerifierItem(BaseItem):
+    store_id = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    username = UnicodeAttribute()
+    password_hash = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+class NonceItem(BaseItem):
+    pass
+
+
+class WebhookEventItem(BaseItem):
+    app_id = UnicodeAttribute()
+    provider = UnicodeAttribute()
+    event_id = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    received_at = UnicodeAttribute()
+    body = UnicodeAttribute()

@@ -1,0 +1,77 @@
+"""Member login (tenant-signed JWT or login callback) and the member's own view of themselves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib.adapters.login_callback import FakeLoginCallback, HttpLoginCallback, LoginCallback
+from chalicelib.clock import Clock, SystemClock, epoch, iso
+from chalicelib.config import get_settings
+from chalicelib.dal.apps import AppsRepo
+from chalicelib.dal.members import MembersRepo
+from chalicelib.errors import NotFound, Unauthorized, ValidationFailed
+from chalicelib.logic import tokens
+from chalicelib.logic.ids import member_id_for
+from chalicelib.models.api import MemberLoginRequest
+from chalicelib.models.domain import App, LoginMode, Member
+
+
+@dataclass(frozen=True)
+class MemberSession:
+    token: str
+    expires_in: int
+    member: Member
+    created: bool
+
+
+def default_login_callback() -> LoginCallback:
+    settings = get_settings()
+    if settings.login_callback_adapter == "fake":
+        return FakeLoginCallback()
+    return HttpLoginCallback(timeout=settings.login_callback_timeout_seconds)
+
+
+def login(
+    body: MemberLoginRequest,
+    key: str,
+    apps: AppsRepo | None = None,
+    members: MembersRepo | None = None,
+    callback: LoginCallback | None = None,
+    clock: Clock | None = None,
+) -> MemberSession:
+    apps = apps or AppsRepo()
+    now = (clock or SystemClock()).now()
+    app = apps.get_cached(body.app_id)
+    secrets = apps.get_secrets_cached(body.app_id) if app else None
+    if app is None or secrets is None:
+        raise Unauthorized("Unknown app or wrong credentials")
+    nickname = birthday = None
+    if app.login_mode == LoginMode.JWT:
+        if body.login_token is None:
+            raise ValidationFailed("This app logs members in with login_token", details=[{"field": "login_token", "problem": "required"}])
+        claims = tokens.verify_login_token(secrets.login_secret.accepted(epoch(now)), body.login_token, epoch(now))
+        openid, nickname, birthday = claims.sub, claims.nickname, claims.birthday
+    else:
+        if body.code is None or app.login_callback_url is None:
+            raise ValidationFailed("This app logs members in with code", details=[{"field": "code", "problem": "required"}])
+        openid = (callback or default_login_callback()).resolve(
+            app.login_callback_url, app.app_id, body.code, secrets.server_key.current
+        )
+    member, created = (members or MembersRepo()).record_login(
+        app.app_id, member_id_for(app.app_id, openid), openid, iso(now), body.device_id, nickname, birthday
+    )
+    ttl = get_settings().member_token_ttl_seconds
+    claims_out = {"sub": member.member_id, "ten": app.tenant_id, "app": app.app_id, "oid": openid, "dev": body.device_id}
+    token = tokens.issue(key, "member", claims_out, epoch(now), ttl)
+    return MemberSession(token=token, expires_in=ttl, member=member, created=created)
+
+
+def profile(app_id: str, member_id: str, members: MembersRepo | None = None) -> Member:
+    member = (members or MembersRepo()).get(app_id, member_id)
+    if member is None:
+        raise NotFound("Member not found")
+    return member
+
+
+def member_by_openid(app: App, openid: str, members: MembersRepo | None = None) -> Member:
+    return profile(app.app_id, member_id_for(app.app_id, openid), members)

@@ -1,0 +1,293 @@
+"""Request and response bodies of the HTTP API. Strict: unknown fields and wrong types are refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chalicelib.models.domain import (
+    SECRET_NAMES,
+    App,
+    ExpiryPolicy,
+    LoginMode,
+    Member,
+    Operator,
+    Role,
+    SecretName,
+    Store,
+    check_time_zone,
+)
+
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{3,64}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# --- auth ---------------------------------------------------------------------------------------
+
+
+class MemberLoginRequest(Strict):
+    app_id: str = Field(pattern=ID_PATTERN)
+    login_token: str | None = Field(default=None, min_length=1, max_length=4096)
+    code: str | None = Field(default=None, min_length=1, max_length=512)
+    device_id: str = Field(min_length=1, max_length=128)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> MemberLoginRequest:
+        if (self.login_token is None) == (self.code is None):
+            raise ValueError("send exactly one of login_token (jwt mode) or code (callback mode)")
+        return self
+
+
+class MemberOut(BaseModel):
+    member_id: str
+    openid: str
+    nickname: str | None
+    created_at: str
+
+    @classmethod
+    def from_domain(cls, member: Member) -> MemberOut:
+        return cls(member_id=member.member_id, openid=member.openid, nickname=member.nickname, created_at=member.created_at)
+
+
+class MemberLoginResponse(BaseModel):
+    token: str
+    expires_in: int
+    member: MemberOut
+
+
+class OperatorLoginRequest(Strict):
+    tenant_id: str = Field(pattern=ID_PATTERN)
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class VerifierLoginRequest(Strict):
+    store_id: str = Field(pattern=ID_PATTERN)
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class TokenResponse(BaseModel):
+    token: str
+    expires_in: int
+    role: Role | None = None
+    tenant_id: str
+    store_id: str | None = None
+
+
+# --- apps -----------------------------------------------------------------------------------------
+
+
+class AppFields(Strict):
+    name: str = Field(min_length=1, max_length=64)
+    points_rate: int = Field(ge=1, le=1_000_000, description="points per 1 yuan")
+    time_zone: str = Field(default="Asia/Shanghai", max_length=64)
+    expiry_policy: ExpiryPolicy = Field(default_factory=ExpiryPolicy)
+    daily_earn_cap: int | None = Field(default=None, ge=1, le=1_000_000_000, description="null = no cap")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return check_time_zone(value)
+
+
+class CreateAppRequest(AppFields):
+    login_mode: LoginMode = LoginMode.JWT
+    login_callback_url: str | None = Field(default=None, max_length=1024)
+
+    @model_validator(mode="after")
+    def _callback_url(self) -> CreateAppRequest:
+        if self.login_mode == LoginMode.CALLBACK and not self.login_callback_url:
+            raise ValueError("login_callback_url is required when login_mode is 'callback'")
+        if self.login_callback_url and not self.login_callback_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("login_callback_url must be https")
+        return self
+
+
+class UpdateAppRequest(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    points_rate: int | None = Field(default=None, ge=1, le=1_000_000)
+    time_zone: str | None = Field(default=None, max_length=64)
+    expiry_policy: ExpiryPolicy | None = None
+    daily_earn_cap: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    login_mode: LoginMode | None = None
+    login_callback_url: str | None = Field(default=None, max_length=1024)
+    version: int = Field(ge=1, description="the version read; the update fails with 409 CONFLICT if it changed")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else check_time_zone(value)
+
+    @field_validator("login_callback_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("login_callback_url must be https")
+        return value
+
+
+def secret_hint(value: str) -> str:
+    return f"…{value[-4:]}"
+
+
+class AppOut(BaseModel):
+    app_id: str
+    tenant_id: str
+    name: str
+    points_rate: int
+    time_zone: str
+    expiry_policy: ExpiryPolicy
+    daily_earn_cap: int | None
+    login_mode: LoginMode
+    login_callback_url: str | None
+    created_at: str
+    updated_at: str
+    version: int
+    secret_hints: dict[str, str] = Field(default_factory=dict, description="last 4 characters of each secret")
+
+    @classmethod
+    def from_domain(cls, app: App, hints: dict[str, str] | None = None) -> AppOut:
+        return cls(**app.model_dump(), secret_hints=hints or {})
+
+
+class AppSecretsOut(BaseModel):
+    """Full secret values: shown once, in the response that created them."""
+
+    login_secret: str | None = None
+    server_key: str | None = None
+    webhook_secret: str | None = None
+
+
+class CreateAppResponse(BaseModel):
+    app: AppOut
+    secrets: AppSecretsOut
+
+
+class RotateSecretsRequest(Strict):
+    secrets: list[SecretName] = Field(min_length=1, max_length=3)
+
+    @field_validator("secrets")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each secret at most once")
+        return value
+
+
+class RotateSecretsResponse(BaseModel):
+    secrets: AppSecretsOut
+    previous_valid_until: str | None
+
+
+class AppList(BaseModel):
+    items: list[AppOut]
+    cursor: str | None
+
+
+# --- operators, stores ----------------------------------------------------------------------------
+
+
+class CreateOperatorRequest(Strict):
+    username: str = Field(pattern=USERNAME_PATTERN)
+    password: str = Field(min_length=10, max_length=256)
+    role: Role
+
+
+class OperatorOut(BaseModel):
+    tenant_id: str
+    username: str
+    role: Role
+    created_at: str
+
+    @classmethod
+    def from_domain(cls, operator: Operator) -> OperatorOut:
+        return cls(tenant_id=operator.tenant_id, username=operator.username, role=operator.role, created_at=operator.created_at)
+
+
+class OperatorList(BaseModel):
+    items: list[OperatorOut]
+    cursor: str | None
+
+
+class CreateStoreRequest(Strict):
+    name: str = Field(min_length=1, max_length=128)
+    address: str | None = Field(default=None, max_length=512)
+
+
+class StoreOut(BaseModel):
+    store_id: str
+    tenant_id: str
+    name: str
+    address: str | None
+    created_at: str
+
+    @classmethod
+    def from_domain(cls, store: Store) -> StoreOut:
+        return cls(**store.model_dump())
+
+
+class StoreList(BaseModel):
+    items: list[StoreOut]
+    cursor: str | None
+
+
+class CreateVerifierRequest(Strict):
+    username: str = Field(pattern=USERNAME_PATTERN)
+    password: str = Field(min_length=10, max_length=256)
+
+
+class VerifierOut(BaseModel):
+    store_id: str
+    username: str
+    created_at: str
+
+
+class TenantOut(BaseModel):
+    tenant_id: str
+    name: str
+    created_at: str
+
+
+# --- member ----------------------------------------------------------------------------------------
+
+
+class ProfileOut(BaseModel):
+    member_id: str
+    openid: str
+    app_id: str
+    nickname: str | None
+    birthday: str | None
+    created_at: str
+    last_login_at: str
+
+
+# --- webhooks --------------------------------------------------------------------------------------
+
+
+class WebhookReceipt(BaseModel):
+    received: bool = True
+    duplicate: bool
+
+
+class GenericWebhookEvent(BaseModel):
+    """The envelope every generic provider event has; the type decides the rest (validated by the consumer)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(min_length=1, max_length=128)
+    type: str = Field(min_length=1, max_length=64)
+
+
+class Empty(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+ALL_SECRET_NAMES: tuple[SecretName, ...] = SECRET_NAMES
+
+JsonObject = dict[str, Any]
