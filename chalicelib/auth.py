@@ -170,7 +170,5 @@ def _authenticate_webhook(creds: Credentials, apps: AppsRepo, now: int) -> AppPr
     app = apps.get_cached(app_id) if secrets else None
     if secrets is None or app is None:
         raise Unauthorized("Webhook signature does not match")
-    signatures.verify_webhook(
-        secrets.webhook_secret.accepted(now), header, creds.body, now, get_settings().signature_window_seconds
-    )
+    signatures.verify_webhook(secrets.webhook_secret.accepted(now), header, creds.body, now, get_settings().signature_window_seconds)
     return AppPrincipal(tenant_id=app.tenant_id, app=app)

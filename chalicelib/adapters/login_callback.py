@@ -29,7 +29,7 @@ class HttpLoginCallback:
         body = json.dumps({"app_id": app_id, "code": code}).encode()
         timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
         path = urlsplit(url).path or "/"
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 (the app's callback URL must be https)
             url,
             data=body,
             method="POST",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.api.http import Api, current_operator, ok, parse_body, query, query_int
 from chalicelib.auth import ANY_OPERATOR, MANAGERS, OWNER
@@ -42,8 +42,14 @@ def get_tenant() -> Response:
 
 
 @admin.endpoint(
-    "/v1/admin/apps", methods=("POST",), auth=OWNER, body=CreateAppRequest, response=CreateAppResponse, status=201,
-    summary="Create an app; its secrets are shown in full only in this response", errors=(400, 401, 403),
+    "/v1/admin/apps",
+    methods=("POST",),
+    auth=OWNER,
+    body=CreateAppRequest,
+    response=CreateAppResponse,
+    status=201,
+    summary="Create an app; its secrets are shown in full only in this response",
+    errors=(400, 401, 403),
 )
 def create_app() -> Response:
     created = apps.create_app(current_operator().tenant_id, parse_body(CreateAppRequest))
@@ -70,8 +76,13 @@ def get_app(app_id: str) -> Response:
 
 
 @admin.endpoint(
-    "/v1/admin/apps/{app_id}", methods=("PATCH",), auth=MANAGERS, body=UpdateAppRequest, response=AppOut,
-    summary="Change an app (optimistic: send the version you read)", errors=(400, 404, 409),
+    "/v1/admin/apps/{app_id}",
+    methods=("PATCH",),
+    auth=MANAGERS,
+    body=UpdateAppRequest,
+    response=AppOut,
+    summary="Change an app (optimistic: send the version you read)",
+    errors=(400, 404, 409),
 )
 def update_app(app_id: str) -> Response:
     app = apps.update_app(current_operator().tenant_id, app_id, parse_body(UpdateAppRequest))
@@ -79,8 +90,12 @@ def update_app(app_id: str) -> Response:
 
 
 @admin.endpoint(
-    "/v1/admin/apps/{app_id}/secrets/rotate", methods=("POST",), auth=OWNER, body=RotateSecretsRequest,
-    response=RotateSecretsResponse, summary="Rotate secrets; the old values keep working for the grace period",
+    "/v1/admin/apps/{app_id}/secrets/rotate",
+    methods=("POST",),
+    auth=OWNER,
+    body=RotateSecretsRequest,
+    response=RotateSecretsResponse,
+    summary="Rotate secrets; the old values keep working for the grace period",
     errors=(400, 404, 409),
 )
 def rotate_secrets(app_id: str) -> Response:
@@ -93,8 +108,14 @@ def rotate_secrets(app_id: str) -> Response:
 
 
 @admin.endpoint(
-    "/v1/admin/operators", methods=("POST",), auth=OWNER, body=CreateOperatorRequest, response=OperatorOut, status=201,
-    summary="Add an operator to the tenant", errors=(400, 409),
+    "/v1/admin/operators",
+    methods=("POST",),
+    auth=OWNER,
+    body=CreateOperatorRequest,
+    response=OperatorOut,
+    status=201,
+    summary="Add an operator to the tenant",
+    errors=(400, 409),
 )
 def create_operator() -> Response:
     operator = accounts.create_operator(current_operator().tenant_id, parse_body(CreateOperatorRequest))
@@ -108,7 +129,12 @@ def list_operators() -> Response:
 
 
 @admin.endpoint(
-    "/v1/admin/stores", methods=("POST",), auth=MANAGERS, body=CreateStoreRequest, response=StoreOut, status=201,
+    "/v1/admin/stores",
+    methods=("POST",),
+    auth=MANAGERS,
+    body=CreateStoreRequest,
+    response=StoreOut,
+    status=201,
     summary="Create a store (for offline coupon redemption)",
 )
 def create_store() -> Response:
@@ -128,10 +154,15 @@ def get_store(store_id: str) -> Response:
 
 
 @admin.endpoint(
-    "/v1/admin/stores/{store_id}/verifiers", methods=("POST",), auth=MANAGERS, body=CreateVerifierRequest,
-    response=VerifierOut, status=201, summary="Create a verifier account for a store", errors=(400, 404, 409),
+    "/v1/admin/stores/{store_id}/verifiers",
+    methods=("POST",),
+    auth=MANAGERS,
+    body=CreateVerifierRequest,
+    response=VerifierOut,
+    status=201,
+    summary="Create a verifier account for a store",
+    errors=(400, 404, 409),
 )
 def create_verifier(store_id: str) -> Response:
     verifier = accounts.create_verifier(current_operator().tenant_id, store_id, parse_body(CreateVerifierRequest))
     return ok(VerifierOut(store_id=verifier.store_id, username=verifier.username, created_at=verifier.created_at), status=201)
-

@@ -14,8 +14,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from chalice import Blueprint, Response
-from chalice.app import Request
+from chalice.app import Blueprint, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.auth import (
@@ -96,8 +95,8 @@ def error_body(code: str, message: str, details: list[dict[str, str]] | None = N
     return {"error": error}
 
 
-def error_response(exc: JifenError, headers: dict[str, str] | None = None) -> Response:
-    return Response(status_code=exc.status, body=error_body(exc.code, exc.message, exc.details), headers=headers or {})
+def error_response(exc: JifenError) -> Response:
+    return Response(status_code=exc.status, body=error_body(exc.code, exc.message, exc.details))
 
 
 def pydantic_details(exc: ValidationError) -> list[dict[str, str]]:
@@ -108,9 +107,14 @@ def pydantic_details(exc: ValidationError) -> list[dict[str, str]]:
     return details[:20]
 
 
+def raw_body() -> bytes:
+    raw = state().request.raw_body or b""
+    return raw.encode() if isinstance(raw, str) else raw
+
+
 def parse_body(model: type[M]) -> M:
     """The request body validated by ``model``: malformed JSON, wrong types, unknown or missing fields → 400."""
-    raw = state().request.raw_body or b""
+    raw = raw_body()
     try:
         data = json.loads(raw) if raw.strip() else {}
     except (ValueError, UnicodeDecodeError):
@@ -124,8 +128,8 @@ def parse_body(model: type[M]) -> M:
 
 
 def query(name: str, *, max_length: int = 512) -> str | None:
-    params = state().request.query_params or {}
-    value = params.get(name)
+    params = state().request.query_params
+    value: str | None = params.get(name) if params else None
     if value is not None and len(value) > max_length:
         raise ValidationFailed(f"Query parameter {name} is too long", details=[{"field": name, "problem": "too long"}])
     return value
@@ -137,7 +141,8 @@ def query_int(name: str, default: int, *, low: int, high: int) -> int:
         return default
     if not value.isdigit() or not low <= int(value) <= high:
         raise ValidationFailed(
-            f"Query parameter {name} must be an integer from {low} to {high}", details=[{"field": name, "problem": "out of range"}]
+            f"Query parameter {name} must be an integer from {low} to {high}",
+            details=[{"field": name, "problem": "out of range"}],
         )
     return int(value)
 
@@ -174,8 +179,8 @@ def current_app_caller() -> AppPrincipal:
     return caller
 
 
-def ok(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(status_code=status, body=model.model_dump(mode="json"), headers=headers or {})
+def ok(model: BaseModel, status: int = 200) -> Response:
+    return Response(status_code=status, body=model.model_dump(mode="json"))
 
 
 def _run_view(spec: RouteSpec, view: Callable[..., Any], path_params: dict[str, Any]) -> Any:
@@ -186,7 +191,7 @@ def _run_view(spec: RouteSpec, view: Callable[..., Any], path_params: dict[str, 
             method=request.method,
             path=request.context.get("path") or request.path,
             headers=request.headers,
-            body=request.raw_body or b"",
+            body=raw_body(),
             path_params=path_params,
         )
         current.principal = authenticate(spec.auth, creds)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Chalice, Response
-from chalice.app import Request
+from chalice.app import Chalice, Request, Response
 
 from chalicelib.api.http import ROUTE_SPEC_ATTR, begin_request, end_request, error_body
 from chalicelib.config import get_settings
@@ -36,7 +35,9 @@ def as_envelope(response: Response) -> Response:
     if response.status_code >= 500:
         message = "An internal error occurred"
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
-    return Response(status_code=response.status_code, body=error_body(code, message or code.replace("_", " ").capitalize()), headers=headers)
+    return Response(
+        status_code=response.status_code, body=error_body(code, message or code.replace("_", " ").capitalize()), headers=headers
+    )
 
 
 def _declared(app: Chalice, request: Request) -> bool:
@@ -55,9 +56,7 @@ def http_middleware(app: Chalice) -> Callable[[Request, Callable[[Request], Resp
         try:
             body_size = len(event.raw_body or b"")
             if body_size > max_body:
-                response = Response(
-                    status_code=413, body=error_body("PAYLOAD_TOO_LARGE", f"Request body is larger than {max_body} bytes")
-                )
+                response = Response(status_code=413, body=error_body("PAYLOAD_TOO_LARGE", f"Request body is larger than {max_body} bytes"))
             elif not _declared(app, event):
                 log.error("route without an auth rule", extra={"path": event.path})
                 response = Response(status_code=500, body=error_body("INTERNAL_ERROR", "An internal error occurred"))
@@ -71,7 +70,12 @@ def http_middleware(app: Chalice) -> Callable[[Request, Callable[[Request], Resp
         response.headers["X-Request-Id"] = state.request_id
         log.info(
             "request",
-            extra={"method": event.method, "path": event.path, "status": response.status_code, "bytes_in": len(event.raw_body or b"")},
+            extra={
+                "method": event.method,
+                "path": event.path,
+                "status": response.status_code,
+                "bytes_in": len(event.raw_body or b""),
+            },
         )
         return response
 

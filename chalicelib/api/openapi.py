@@ -6,14 +6,14 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from chalice import Chalice
+from chalice.app import Chalice
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chalicelib.api.http import ROUTE_SPEC_ATTR, RouteSpec
 from chalicelib.auth import AuthKind
 
-_SECURITY = {
+_SECURITY: dict[AuthKind, list[dict[str, list[str]]]] = {
     AuthKind.MEMBER: [{"memberToken": []}],
     AuthKind.OPERATOR: [{"operatorToken": []}],
     AuthKind.VERIFIER: [{"verifierToken": []}],
@@ -59,8 +59,7 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
 
 def _operation(spec: RouteSpec, method: str) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in re.findall(r"{(\w+)}", spec.path)
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in re.findall(r"{(\w+)}", spec.path)
     ]
     params += [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}} for name in spec.query]
     params += [{"name": name, "in": "header", "required": False, "schema": {"type": "string"}} for name in spec.headers]
@@ -93,9 +92,7 @@ def _operation(spec: RouteSpec, method: str) -> dict[str, Any]:
 
 def build(app: Chalice) -> dict[str, Any]:
     specs = route_specs(app)
-    models = sorted(
-        {m for spec in specs for m in (spec.body, spec.response) if m is not None}, key=lambda m: m.__name__
-    )
+    models = sorted({m for spec in specs for m in (spec.body, spec.response) if m is not None}, key=lambda m: m.__name__)
     _, schemas = models_json_schema(
         [(m, "validation" if any(s.body is m for s in specs) else "serialization") for m in models],
         ref_template="#/components/schemas/{model}",
@@ -117,10 +114,18 @@ def build(app: Chalice) -> dict[str, Any]:
                 "memberToken": {"type": "http", "scheme": "bearer", "description": "from POST /v1/auth/member"},
                 "operatorToken": {"type": "http", "scheme": "bearer", "description": "from POST /v1/auth/operator"},
                 "verifierToken": {"type": "http", "scheme": "bearer", "description": "from POST /v1/auth/verifier"},
-                "serverSignature": {"type": "apiKey", "in": "header", "name": "X-Jifen-Signature",
-                                    "description": "HMAC-SHA256 with the app's server key; see API.md"},
-                "webhookSignature": {"type": "apiKey", "in": "header", "name": "X-Jifen-Webhook-Signature",
-                                     "description": "t=<unix seconds>,v1=<hex HMAC-SHA256(webhook_secret, t.body)>"},
+                "serverSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Jifen-Signature",
+                    "description": "HMAC-SHA256 with the app's server key; see API.md",
+                },
+                "webhookSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Jifen-Webhook-Signature",
+                    "description": "t=<unix seconds>,v1=<hex HMAC-SHA256(webhook_secret, t.body)>",
+                },
             },
         },
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.adapters.signing_key import signing_key
 from chalicelib.api.http import Api, ok, parse_body
@@ -21,8 +21,13 @@ public = Api(__name__, tag="auth")
 
 
 @public.endpoint(
-    "/v1/auth/member", methods=("POST",), auth=PUBLIC, body=MemberLoginRequest, response=MemberLoginResponse,
-    summary="Log a member in with a tenant-signed JWT or a login-callback code", errors=(400, 401, 502),
+    "/v1/auth/member",
+    methods=("POST",),
+    auth=PUBLIC,
+    body=MemberLoginRequest,
+    response=MemberLoginResponse,
+    summary="Log a member in with a tenant-signed JWT or a login-callback code",
+    errors=(400, 401, 502),
 )
 def member_login() -> Response:
     session = members.login(parse_body(MemberLoginRequest), signing_key())
@@ -30,8 +35,13 @@ def member_login() -> Response:
 
 
 @public.endpoint(
-    "/v1/auth/operator", methods=("POST",), auth=PUBLIC, body=OperatorLoginRequest, response=TokenResponse,
-    summary="Log an operator in", errors=(400, 401),
+    "/v1/auth/operator",
+    methods=("POST",),
+    auth=PUBLIC,
+    body=OperatorLoginRequest,
+    response=TokenResponse,
+    summary="Log an operator in",
+    errors=(400, 401),
 )
 def operator_login() -> Response:
     body = parse_body(OperatorLoginRequest)
@@ -40,8 +50,13 @@ def operator_login() -> Response:
 
 
 @public.endpoint(
-    "/v1/auth/verifier", methods=("POST",), auth=PUBLIC, body=VerifierLoginRequest, response=TokenResponse,
-    summary="Log a store verifier in", errors=(400, 401),
+    "/v1/auth/verifier",
+    methods=("POST",),
+    auth=PUBLIC,
+    body=VerifierLoginRequest,
+    response=TokenResponse,
+    summary="Log a store verifier in",
+    errors=(400, 401),
 )
 def verifier_login() -> Response:
     body = parse_body(VerifierLoginRequest)

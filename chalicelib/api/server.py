@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.api.http import Api, current_app_caller, ok
 from chalicelib.auth import SERVER
@@ -13,7 +13,10 @@ server = Api(__name__, tag="server")
 
 
 @server.endpoint(
-    "/v1/server/members/{openid}", auth=SERVER, response=ProfileOut, summary="A member of the signing app, by openid",
+    "/v1/server/members/{openid}",
+    auth=SERVER,
+    response=ProfileOut,
+    summary="A member of the signing app, by openid",
     errors=(401, 404),
 )
 def get_member(openid: str) -> Response:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from chalice import Response
+from chalice.app import Response
 
-from chalicelib.api.http import Api, current_app_caller, ok, parse_body, state
+from chalicelib.api.http import Api, current_app_caller, ok, parse_body, raw_body
 from chalicelib.auth import WEBHOOK
 from chalicelib.logic import webhooks
 from chalicelib.models.api import GenericWebhookEvent, WebhookReceipt
@@ -13,20 +13,30 @@ hooks = Api(__name__, tag="webhooks")
 
 
 @hooks.endpoint(
-    "/v1/webhooks/payments/{provider}/{app_id}", methods=("POST",), auth=WEBHOOK, body=GenericWebhookEvent,
-    response=WebhookReceipt, summary="Payment events (paid / refunded)", errors=(400, 401, 404),
+    "/v1/webhooks/payments/{provider}/{app_id}",
+    methods=("POST",),
+    auth=WEBHOOK,
+    body=GenericWebhookEvent,
+    response=WebhookReceipt,
+    summary="Payment events (paid / refunded)",
+    errors=(400, 401, 404),
 )
 def payment_event(provider: str, app_id: str) -> Response:
     event = parse_body(GenericWebhookEvent)
-    duplicate = not webhooks.record(current_app_caller().app, provider, "payments", event, state().request.raw_body or b"")
+    duplicate = not webhooks.record(current_app_caller().app, provider, "payments", event, raw_body())
     return ok(WebhookReceipt(duplicate=duplicate))
 
 
 @hooks.endpoint(
-    "/v1/webhooks/ads/{provider}/{app_id}", methods=("POST",), auth=WEBHOOK, body=GenericWebhookEvent,
-    response=WebhookReceipt, summary="Ad events (completed / clicked / exposed)", errors=(400, 401, 404),
+    "/v1/webhooks/ads/{provider}/{app_id}",
+    methods=("POST",),
+    auth=WEBHOOK,
+    body=GenericWebhookEvent,
+    response=WebhookReceipt,
+    summary="Ad events (completed / clicked / exposed)",
+    errors=(400, 401, 404),
 )
 def ad_event(provider: str, app_id: str) -> Response:
     event = parse_body(GenericWebhookEvent)
-    duplicate = not webhooks.record(current_app_caller().app, provider, "ads", event, state().request.raw_body or b"")
+    duplicate = not webhooks.record(current_app_caller().app, provider, "ads", event, raw_body())
     return ok(WebhookReceipt(duplicate=duplicate))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pynamodb.exceptions import PutError, TransactWriteError
 
-
 from chalicelib.dal import keys
 from chalicelib.dal.common import condition_failed, decode_cursor, encode_cursor, transaction
 from chalicelib.dal.models import OperatorItem, StoreItem, TenantItem, VerifierItem
@@ -28,9 +27,7 @@ def _operator(item: OperatorItem) -> Operator:
 
 
 def _store(item: StoreItem) -> Store:
-    return Store(
-        store_id=item.store_id, tenant_id=item.tenant_id, name=item.name, address=item.address, created_at=item.created_at
-    )
+    return Store(store_id=item.store_id, tenant_id=item.tenant_id, name=item.name, address=item.address, created_at=item.created_at)
 
 
 def _verifier(item: VerifierItem) -> Verifier:
@@ -128,9 +125,7 @@ class AccountsRepo:
 
     def stores_of_tenant(self, tenant_id: str, cursor: str | None, limit: int) -> Page[Store]:
         gsi_pk = keys.tenant_stores_gsi(tenant_id)
-        result = StoreItem.gsi1.query(
-            gsi_pk, limit=limit, last_evaluated_key=decode_cursor(cursor, expect={"GSI1PK": gsi_pk})
-        )
+        result = StoreItem.gsi1.query(gsi_pk, limit=limit, last_evaluated_key=decode_cursor(cursor, expect={"GSI1PK": gsi_pk}))
         items = [_store(item) for item in result]  # type: ignore[arg-type]
         return Page[Store](items=items, cursor=encode_cursor(result.last_evaluated_key))
 

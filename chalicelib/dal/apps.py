@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
-
 
 from chalicelib.config import get_settings
 from chalicelib.dal import keys
@@ -158,7 +158,7 @@ class AppsRepo:
         config_cache().forget(("app", app_id))
         return _app(item)
 
-    def replace_secrets(self, app_id: str, secrets: dict[str, Secret], expected: dict[str, str]) -> None:
+    def replace_secrets(self, app_id: str, secrets: Mapping[str, Secret], expected: Mapping[str, str]) -> None:
         """Swap secrets only if their current values are still what the caller rotated from."""
         actions = [getattr(AppSecretsItem, name).set(_secret_attr(secret)) for name, secret in secrets.items()]
         condition = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalicelib.dal import keys
 from chalicelib.dal.models import MemberItem
 from chalicelib.models.domain import Member
@@ -37,7 +39,7 @@ class MembersRepo:
         Returns the member and whether this login created it.
         """
         item = MemberItem(PK=keys.member_pk(app_id, member_id), SK=keys.PROFILE_SK)
-        actions = [
+        actions: list[Any] = [
             MemberItem.kind.set("member"),
             MemberItem.app_id.set(app_id),
             MemberItem.member_id.set(member_id),
@@ -52,7 +54,7 @@ class MembersRepo:
             actions.append(MemberItem.nickname.set(nickname))
         if birthday is not None:
             actions.append(MemberItem.birthday.set(birthday))
-        item.update(actions=actions)
+        item.update(actions=actions)  # type: ignore[arg-type]
         return _member(item), int(item.logins) == 1
 
     def get(self, app_id: str, member_id: str) -> Member | None:
@@ -60,4 +62,3 @@ class MembersRepo:
             return _member(MemberItem.get(keys.member_pk(app_id, member_id), keys.PROFILE_SK))
         except MemberItem.DoesNotExist:
             return None
-

@@ -64,7 +64,7 @@ assert (GSI1.Meta.index_name, GSI2.Meta.index_name) == tuple(schema.GLOBAL_SECON
 class BaseItem(Model):
     """Keys every item has; ``kind`` tells item types apart in one partition."""
 
-    Meta = _TableMeta
+    Meta = _TableMeta  # type: ignore[assignment]
 
     PK = UnicodeAttribute(hash_key=True)
     SK = UnicodeAttribute(range_key=True)

@@ -39,9 +39,7 @@ def create_tenant(
     repo = repo or AccountsRepo()
     now = iso((clock or SystemClock()).now())
     tenant = Tenant(tenant_id=tenant_id, name=name, created_at=now)
-    owner = Operator(
-        tenant_id=tenant_id, username=owner_username, role=Role.OWNER, created_at=now, password_hash=_hash(owner_password)
-    )
+    owner = Operator(tenant_id=tenant_id, username=owner_username, role=Role.OWNER, created_at=now, password_hash=_hash(owner_password))
     repo.create_tenant_with_owner(tenant, owner)
     return tenant
 
@@ -53,9 +51,7 @@ def get_tenant(tenant_id: str, repo: AccountsRepo | None = None) -> Tenant:
     return tenant
 
 
-def create_operator(
-    tenant_id: str, body: CreateOperatorRequest, repo: AccountsRepo | None = None, clock: Clock | None = None
-) -> Operator:
+def create_operator(tenant_id: str, body: CreateOperatorRequest, repo: AccountsRepo | None = None, clock: Clock | None = None) -> Operator:
     operator = Operator(
         tenant_id=tenant_id,
         username=body.username,
@@ -87,7 +83,11 @@ def login_operator(
 
 def create_store(tenant_id: str, body: CreateStoreRequest, repo: AccountsRepo | None = None, clock: Clock | None = None) -> Store:
     store = Store(
-        store_id=new_id("st"), tenant_id=tenant_id, name=body.name, address=body.address, created_at=iso((clock or SystemClock()).now())
+        store_id=new_id("st"),
+        tenant_id=tenant_id,
+        name=body.name,
+        address=body.address,
+        created_at=iso((clock or SystemClock()).now()),
     )
     (repo or AccountsRepo()).create_store(store)
     return store

@@ -70,9 +70,7 @@ def list_apps(tenant_id: str, cursor: str | None, limit: int = 50, repo: AppsRep
     return (repo or AppsRepo()).apps_of_tenant(tenant_id, cursor, limit)
 
 
-def update_app(
-    tenant_id: str, app_id: str, body: UpdateAppRequest, repo: AppsRepo | None = None, clock: Clock | None = None
-) -> App:
+def update_app(tenant_id: str, app_id: str, body: UpdateAppRequest, repo: AppsRepo | None = None, clock: Clock | None = None) -> App:
     repo = repo or AppsRepo()
     current = get_app(tenant_id, app_id, repo)
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
@@ -100,9 +98,8 @@ def rotate_secrets(
     now = (clock or SystemClock()).now()
     grace = get_settings().secret_rotation_grace_seconds
     until = epoch(now) + grace if grace > 0 else None
-    rotated = {
-        name: Secret(current=new_secret(), previous=current.get(name).current, previous_until=until, rotated_at=iso(now))
-        for name in names
+    rotated: dict[str, Secret] = {
+        name: Secret(current=new_secret(), previous=current.get(name).current, previous_until=until, rotated_at=iso(now)) for name in names
     }
     repo.replace_secrets(app_id, rotated, expected={name: current.get(name).current for name in names})
     return RotatedSecrets(values={name: secret.current for name, secret in rotated.items()}, previous_valid_until=until)

@@ -54,9 +54,7 @@ def login(
     else:
         if body.code is None or app.login_callback_url is None:
             raise ValidationFailed("This app logs members in with code", details=[{"field": "code", "problem": "required"}])
-        openid = (callback or default_login_callback()).resolve(
-            app.login_callback_url, app.app_id, body.code, secrets.server_key.current
-        )
+        openid = (callback or default_login_callback()).resolve(app.login_callback_url, app.app_id, body.code, secrets.server_key.current)
     member, created = (members or MembersRepo()).record_login(
         app.app_id, member_id_for(app.app_id, openid), openid, iso(now), body.device_id, nickname, birthday
     )

@@ -13,9 +13,7 @@ _R, _P, _DKLEN = 8, 1, 32
 def hash_password(password: str, *, n: int) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=_R, p=_P, dklen=_DKLEN, maxmem=128 * n * _R * 2)
-    return "scrypt${}${}${}".format(
-        n, base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
-    )
+    return f"scrypt${n}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
 def verify_password(password: str, encoded: str | None, *, n: int) -> bool:
@@ -31,7 +29,5 @@ def verify_password(password: str, encoded: str | None, *, n: int) -> bool:
         return False
     if scheme != "scrypt":
         return False
-    actual = hashlib.scrypt(
-        password.encode(), salt=salt, n=stored_n, r=_R, p=_P, dklen=len(expected), maxmem=128 * stored_n * _R * 2
-    )
+    actual = hashlib.scrypt(password.encode(), salt=salt, n=stored_n, r=_R, p=_P, dklen=len(expected), maxmem=128 * stored_n * _R * 2)
     return hmac.compare_digest(actual, expected)

@@ -45,10 +45,7 @@ def verify_server_request(
     check_timestamp(timestamp, now_epoch, window)
     if not (MIN_NONCE_LENGTH <= len(nonce) <= MAX_NONCE_LENGTH) or not nonce.isascii() or not nonce.isprintable():
         raise Unauthorized(f"Nonce must be {MIN_NONCE_LENGTH}-{MAX_NONCE_LENGTH} printable characters")
-    if not any(
-        hmac.compare_digest(sign_server_request(key, method, path, timestamp, nonce, body), signature.lower())
-        for key in keys
-    ):
+    if not any(hmac.compare_digest(sign_server_request(key, method, path, timestamp, nonce, body), signature.lower()) for key in keys):
         raise Unauthorized("Signature does not match")
 
 

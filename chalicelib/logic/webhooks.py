@@ -14,12 +14,22 @@ EVENT_RETENTION = timedelta(days=30)
 
 
 def record(
-    app: App, provider: str, channel: str, event: GenericWebhookEvent, raw: bytes,
-    repo: RequestsRepo | None = None, clock: Clock | None = None,
+    app: App,
+    provider: str,
+    channel: str,
+    event: GenericWebhookEvent,
+    raw: bytes,
+    repo: RequestsRepo | None = None,
+    clock: Clock | None = None,
 ) -> bool:
     """True when the event is new, False for a replay of one already recorded."""
     now = (clock or SystemClock()).now()
     return (repo or RequestsRepo()).record_webhook_event(
-        app.app_id, f"{channel}:{provider}", event.id, event.type, raw.decode("utf-8", "replace"), iso(now),
+        app.app_id,
+        f"{channel}:{provider}",
+        event.id,
+        event.type,
+        raw.decode("utf-8", "replace"),
+        iso(now),
         expires_at=epoch(now + EVENT_RETENTION),
     )

@@ -1,0 +1,1 @@
+"""Local runtime: embedded moto (serialized), Step Functions with in-process Lambda tasks, Chalice local."""

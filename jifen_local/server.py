@@ -1,0 +1,187 @@
+"""`make run`: moto + demo data + the Chalice local server, in one process. Ctrl-C stops everything.
+
+python -m jifen_local.server [--port 8000] [--out .local/jifen.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL_DIR = ROOT / ".local"
+TABLE = "jifen-local"
+BUCKET = "jifen-local-uploads"
+
+
+def _signing_key() -> str:
+    """Kept in .local/secrets.json (outside git) so tokens survive a restart of the local server."""
+    path = LOCAL_DIR / "secrets.json"
+    if path.exists():
+        return str(json.loads(path.read_text())["signing_key"])
+    LOCAL_DIR.mkdir(exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(json.dumps({"signing_key": key}))
+    path.chmod(0o600)
+    return key
+
+
+def configure_environment(endpoint: str, machines: dict[str, str] | None = None) -> None:
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "JIFEN_STAGE": "local",
+            "JIFEN_TABLE": TABLE,
+            "JIFEN_BUCKET": BUCKET,
+            "JIFEN_DYNAMODB_ENDPOINT": endpoint,
+            "JIFEN_AWS_ENDPOINT": endpoint,
+            "JIFEN_SIGNING_KEY": os.environ.get("JIFEN_SIGNING_KEY") or _signing_key(),
+            "JIFEN_LOGIN_CALLBACK_ADAPTER": "fake",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        }
+    )
+    for name, arn in (machines or {}).items():
+        os.environ[f"JIFEN_SFN_{name.upper()}"] = arn
+
+
+def _envelope_handler() -> Any:
+    """Chalice local answers unknown paths itself (as API Gateway would); give those the envelope too."""
+    from chalice.local import ChaliceRequestHandler, LocalGatewayException
+
+    class EnvelopeRequestHandler(ChaliceRequestHandler):
+        def _send_error_response(self, error: LocalGatewayException) -> None:
+            request_id = error.headers.get("x-amzn-RequestId", "-")
+            status, code, message = (
+                (404, "NOT_FOUND", "No such route") if error.CODE == 403 else (error.CODE, "UNAUTHORIZED", "Unauthorized")
+            )
+            body = json.dumps({"error": {"code": code, "message": message, "request_id": request_id}})
+            self._send_http_response(status, {"X-Request-Id": request_id}, body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            if os.environ.get("JIFEN_ACCESS_LOG"):
+                super().log_message(format, *args)
+
+    return EnvelopeRequestHandler
+
+
+def lambda_handlers(chalice_app: Any) -> dict[str, Any]:
+    """Chalice's pure Lambda functions (workflow tasks), by name, callable with an event."""
+    handlers: dict[str, Any] = {}
+    for function in getattr(chalice_app, "pure_lambda_functions", []):
+        wrapped = chalice_app.handler_map.get(function.name) if hasattr(chalice_app, "handler_map") else None
+        handler = wrapped or function.func
+        handlers[function.name] = (lambda h: lambda event: h(event, None))(handler)
+    return handlers
+
+
+def start(port: int, out: Path, moto_port: int = 0) -> tuple[Any, Any, dict[str, Any]]:
+    from jifen_local import cloud, resources
+
+    local_cloud = cloud.LocalCloud(moto_port).start()
+    # Import the app only after the environment points it at the local cloud.
+    configure_environment(local_cloud.endpoint)
+    sys.path.insert(0, str(ROOT))
+    import app as app_module
+
+    chalice_app = app_module.app
+    handlers = lambda_handlers(chalice_app)
+    machines = resources.provision(
+        local_cloud.endpoint, TABLE, BUCKET, [resources.function_name(n).removeprefix("jifen-local-") for n in handlers]
+    )
+    configure_environment(local_cloud.endpoint, machines)
+    for name, handler in handlers.items():
+        cloud.LAMBDA_HANDLERS[resources.function_name(name)] = handler
+
+    from chalice.config import Config
+    from chalice.local import create_local_server
+
+    from jifen_local.seed import seed
+
+    demo = seed()
+    config = Config.create(chalice_stage="local")
+    server = create_local_server(chalice_app, config, "127.0.0.1", port)
+    server.server.RequestHandlerClass = functools.partial(_envelope_handler(), app_object=chalice_app, config=config)
+    actual_port = int(server.server.server_address[1])
+    base_url = f"http://127.0.0.1:{actual_port}"
+    details = {
+        "base_url": base_url,
+        "tenant_id": demo.tenant_id,
+        "app_id": demo.app_id,
+        "login_secret": demo.login_secret,
+        "server_key": demo.server_key,
+        "webhook_secret": demo.webhook_secret,
+        "operator": {"username": demo.operator_username, "password": demo.operator_password},
+        "verifier": {"store_id": demo.store_id, "username": demo.verifier_username, "password": demo.verifier_password},
+        "members": list(demo.member_openids),
+        "moto_endpoint": local_cloud.endpoint,
+        "state_machines": machines,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(details, indent=2))
+    out.chmod(0o600)
+    return server, local_cloud, details
+
+
+def _examples(details: dict[str, Any], out: Path) -> str:
+    base = details["base_url"]
+    return f"""
+Jifen is running at {base}   (moto at {details["moto_endpoint"]}; connection details in {out})
+
+  # operator login (demo tenant owner)
+  curl -s -X POST {base}/v1/auth/operator -H 'content-type: application/json' \\
+    -d '{{"tenant_id": "{details["tenant_id"]}", "username": "owner", "password": "{details["operator"]["password"]}"}}'
+
+  # member login: make a tenant-signed login JWT, then exchange it for a member token
+  TOKEN=$(.venv/bin/python -m jifen_local.login_token alice)
+  curl -s -X POST {base}/v1/auth/member -H 'content-type: application/json' \\
+    -d "{{\\"app_id\\": \\"{details["app_id"]}\\", \\"login_token\\": \\"$TOKEN\\", \\"device_id\\": \\"dev-1\\"}}"
+
+  # the API's OpenAPI document
+  curl -s {base}/v1/openapi.json | head -c 300
+
+Ctrl-C stops everything.
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run Jifen locally on embedded moto.")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("JIFEN_PORT", "8000")))
+    parser.add_argument("--moto-port", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=LOCAL_DIR / "jifen.json")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    server, local_cloud, details = start(args.port, args.out, args.moto_port)
+    print(_examples(details, args.out), flush=True)
+    print(f"ready in {time.monotonic() - started:.1f}s", flush=True)
+    stop = threading.Event()
+
+    def _stop(*_: Any) -> None:
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        server.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server.server_close()
+        local_cloud.stop()
+        print("stopped", flush=True)
+
+
+if __name__ == "__main__":
+    main()
