@@ -64,3 +64,48 @@ WEBHOOK_EVENT_SK = "EVENT"
 
 def guard_sk(kind: str, reference: str) -> str:
     return f"GUARD#{kind}#{reference}"
+
+
+def ledger_sk(entry_id: str) -> str:
+    return f"LEDGER#{entry_id}"
+
+
+LEDGER_PREFIX = "LEDGER#"
+
+
+def app_guard_pk(app_id: str, kind: str, reference: str) -> str:
+    """A guard scoped to the app: one business reference applies once across all its members."""
+    return f"APP#{app_id}#REF#{kind}#{reference}"
+
+
+GUARD_SK = "GUARD"
+
+
+def counter_sk(scope: str, period: str) -> str:
+    return f"LIMIT#{scope}#{period}"
+
+
+def expiry_gsi(day: str, shard: int) -> str:
+    return f"EXP#{day}#{shard}"
+
+
+def expiry_gsi_sk(app_id: str, member_id: str) -> str:
+    return f"{app_id}#{member_id}"
+
+
+EXPIRY_SHARDS = 8
+
+
+def config_sk(kind: str, config_id: str) -> str:
+    return f"{kind.upper()}#{config_id}"
+
+
+def invite_pk(app_id: str, code: str) -> str:
+    return f"APP#{app_id}#INVITE#{code}"
+
+
+INDEX_SK = "INDEX"
+
+
+def outbox_pk(app_id: str, day: str) -> str:
+    return f"APP#{app_id}#OUTBOX#{day}"

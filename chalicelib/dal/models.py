@@ -8,7 +8,6 @@ from pynamodb.attributes import (
     BooleanAttribute,
     MapAttribute,
     NumberAttribute,
-    TTLAttribute,
     UnicodeAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -73,7 +72,8 @@ class BaseItem(Model):
     GSI2PK = UnicodeAttribute(null=True)
     GSI2SK = UnicodeAttribute(null=True)
     kind = UnicodeAttribute()
-    ttl = TTLAttribute(null=True)
+    # epoch seconds; DynamoDB's TTL deletes the item some time after (schema.TTL_ATTRIBUTE)
+    ttl = NumberAttribute(null=True)
 
     gsi1 = GSI1()
     gsi2 = GSI2()
@@ -129,6 +129,8 @@ class AppSecretsItem(BaseItem):
 
 
 class MemberItem(BaseItem):
+    """The member's profile: identity, points account, growth, check-in state (one item, versioned)."""
+
     app_id = UnicodeAttribute()
     member_id = UnicodeAttribute()
     openid = UnicodeAttribute()
@@ -138,6 +140,22 @@ class MemberItem(BaseItem):
     created_at = UnicodeAttribute()
     last_login_at = UnicodeAttribute()
     logins = NumberAttribute(default=0)
+    invite_code = UnicodeAttribute(null=True)
+    invited_by = UnicodeAttribute(null=True)
+    # points account: changed only by conditional transactions (version + balance conditions)
+    v = NumberAttribute(null=True)
+    balance = NumberAttribute(null=True)
+    earned_total = NumberAttribute(null=True)
+    spent_total = NumberAttribute(null=True)
+    expired_total = NumberAttribute(null=True)
+    buckets = MapAttribute[str, Any](null=True)
+    next_expiry = UnicodeAttribute(null=True)
+    growth = NumberAttribute(null=True)
+    level = UnicodeAttribute(null=True)
+    checkin_day = UnicodeAttribute(null=True)
+    streak = NumberAttribute(null=True)
+    earn_day = UnicodeAttribute(null=True)
+    earned_today = NumberAttribute(null=True)
 
 
 class StoreItem(BaseItem):
@@ -167,3 +185,43 @@ class WebhookEventItem(BaseItem):
     event_type = UnicodeAttribute()
     received_at = UnicodeAttribute()
     body = UnicodeAttribute()
+
+
+class LedgerItem(BaseItem):
+    entry_id = UnicodeAttribute()
+    delta = NumberAttribute()
+    reason = UnicodeAttribute()
+    reference = UnicodeAttribute()
+    balance_after = NumberAttribute()
+    at = UnicodeAttribute()
+    entry_kind = UnicodeAttribute()
+    capped_from = NumberAttribute(null=True)
+    note = UnicodeAttribute(null=True)
+
+
+class GuardItem(BaseItem):
+    """Exactly-once marker of one effect; keeps the first result so a retry can return it."""
+
+    result = UnicodeAttribute()
+    fingerprint = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+
+
+class CounterItem(BaseItem):
+    n = NumberAttribute()
+
+
+class ConfigItem(BaseItem):
+    """App configuration (tasks, levels, ...): a JSON document validated by its pydantic model."""
+
+    app_id = UnicodeAttribute()
+    config_id = UnicodeAttribute()
+    document = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = NumberAttribute(default=1)
+
+
+class IndexItem(BaseItem):
+    """A lookup from one key to another (invite code -> member, ...)."""
+
+    target = UnicodeAttribute()

@@ -147,3 +147,42 @@ T = TypeVar("T")
 class Page(BaseModel, Generic[T]):
     items: list[T]
     cursor: str | None = None
+
+
+NEVER = "9999-12-31"
+
+
+class PointsProfile(BaseModel):
+    """The points side of a member's profile item, as read (consistently) before a change."""
+
+    app_id: str
+    member_id: str
+    openid: str
+    exists: bool = True
+    version: int = 0
+    balance: int = 0
+    earned_total: int = 0
+    spent_total: int = 0
+    expired_total: int = 0
+    # expiry date (app-local, ISO) -> points earned that expire at the end of that day; NEVER for no expiry
+    buckets: dict[str, int] = Field(default_factory=dict)
+    growth: int = 0
+    checkin_day: str | None = None
+    streak: int = 0
+    earn_day: str | None = None
+    earned_today: int = 0
+    birthday: str | None = None
+    invite_code: str | None = None
+    invited_by: str | None = None
+
+
+class LedgerEntry(BaseModel):
+    id: str
+    delta: int
+    reason: str
+    reference: str
+    balance_after: int
+    at: str
+    kind: str = "grant"
+    capped_from: int | None = None
+    note: str | None = None

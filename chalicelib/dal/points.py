@@ -1,0 +1,283 @@
+"""The points account: one conditional transaction per change (profile, ledger entry, guards, counters)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError
+
+from chalicelib.dal import keys
+from chalicelib.dal.common import cancellation_reasons, decode_cursor, encode_cursor, transaction
+from chalicelib.dal.models import CounterItem, GuardItem, LedgerItem, MemberItem, WebhookEventItem
+from chalicelib.errors import LimitReached
+from chalicelib.models.domain import LedgerEntry, Page, PointsProfile
+
+
+class VersionConflict(Exception):
+    """The profile changed between read and write: read again and retry."""
+
+
+class DuplicateEffect(Exception):
+    """A guard already exists: this effect was applied before (its first result is in the guard)."""
+
+    def __init__(self, guard: GuardSpec) -> None:
+        super().__init__(guard.sk)
+        self.guard = guard
+
+
+@dataclass(frozen=True)
+class GuardSpec:
+    pk: str
+    sk: str
+    result: dict[str, Any]
+    fingerprint: str | None = None
+    ttl: int | None = None
+
+
+@dataclass(frozen=True)
+class CounterSpec:
+    """A limit counter: count + by must stay <= limit (no limit: just count)."""
+
+    pk: str
+    sk: str
+    limit: int | None
+    ttl: int
+    by: int = 1
+    reason: str = "limit reached"
+
+
+@dataclass(frozen=True)
+class WebhookEventSpec:
+    app_id: str
+    provider: str
+    event_id: str
+    event_type: str
+    body: str
+    received_at: str
+    ttl: int
+
+
+@dataclass
+class ProfileChange:
+    expected_version: int
+    balance_delta: int = 0
+    require_balance: int | None = None
+    earned_add: int = 0
+    spent_add: int = 0
+    expired_add: int = 0
+    growth_add: int = 0
+    sets: dict[str, Any] = field(default_factory=dict)
+    removes: tuple[str, ...] = ()
+
+
+@dataclass
+class Commit:
+    app_id: str
+    member_id: str
+    profile: ProfileChange | None = None
+    ledger: LedgerEntry | None = None
+    guards: list[GuardSpec] = field(default_factory=list)
+    counters: list[CounterSpec] = field(default_factory=list)
+    webhook_events: list[WebhookEventSpec] = field(default_factory=list)
+    # other members' profiles changed in the same transaction (transfers, invites)
+    others: list[Commit] = field(default_factory=list)
+
+
+_NUMBER_FIELDS = ("balance", "earned_total", "spent_total", "expired_total", "growth", "streak", "earned_today")
+
+
+def profile_from_item(item: MemberItem) -> PointsProfile:
+    values = {name: int(getattr(item, name) or 0) for name in _NUMBER_FIELDS}
+    buckets = item.buckets.as_dict() if item.buckets is not None else {}
+    return PointsProfile(
+        app_id=item.app_id,
+        member_id=item.member_id,
+        openid=item.openid,
+        version=int(item.v or 0),
+        buckets={day: int(points) for day, points in buckets.items()},
+        checkin_day=item.checkin_day,
+        earn_day=item.earn_day,
+        birthday=item.birthday,
+        invite_code=item.invite_code,
+        invited_by=item.invited_by,
+        **values,
+    )
+
+
+def _entry(item: LedgerItem) -> LedgerEntry:
+    return LedgerEntry(
+        id=item.entry_id,
+        delta=int(item.delta),
+        reason=item.reason,
+        reference=item.reference,
+        balance_after=int(item.balance_after),
+        at=item.at,
+        kind=item.entry_kind,
+        capped_from=None if item.capped_from is None else int(item.capped_from),
+        note=item.note,
+    )
+
+
+class PointsRepo:
+    def get_profile(self, app_id: str, member_id: str) -> PointsProfile | None:
+        try:
+            item = MemberItem.get(keys.member_pk(app_id, member_id), keys.PROFILE_SK, consistent_read=True)
+        except MemberItem.DoesNotExist:
+            return None
+        return profile_from_item(item)
+
+    def get_guard(self, guard: GuardSpec) -> tuple[dict[str, Any], str | None] | None:
+        try:
+            item = GuardItem.get(guard.pk, guard.sk, consistent_read=True)
+        except GuardItem.DoesNotExist:
+            return None
+        return json.loads(item.result), item.fingerprint
+
+    def ledger(self, app_id: str, member_id: str, cursor: str | None, limit: int) -> Page[LedgerEntry]:
+        pk = keys.member_pk(app_id, member_id)
+        result = LedgerItem.query(
+            pk,
+            LedgerItem.SK.startswith(keys.LEDGER_PREFIX),
+            scan_index_forward=False,
+            limit=limit,
+            last_evaluated_key=decode_cursor(cursor, expect={"PK": pk}),
+        )
+        items = [_entry(item) for item in result]
+        return Page[LedgerEntry](items=items, cursor=encode_cursor(result.last_evaluated_key))
+
+    def counter(self, pk: str, sk: str) -> int:
+        try:
+            return int(CounterItem.get(pk, sk).n)
+        except CounterItem.DoesNotExist:
+            return 0
+
+    def commit(self, commit: Commit) -> None:
+        """All of it or none of it. Maps a cancelled transaction to the reason that cancelled it."""
+        tx = _TransactionBuilder()
+        for part in [commit, *commit.others]:
+            self._add(tx, part)
+        order = tx.order()
+        try:
+            tx.commit()
+        except TransactWriteError as exc:
+            reasons = cancellation_reasons(exc)
+            if not reasons:
+                raise
+            for (what, spec), reason in zip(order, reasons, strict=False):
+                if reason != "ConditionalCheckFailed":
+                    continue
+                if what == "guard":
+                    raise DuplicateEffect(spec) from exc
+                if what == "counter":
+                    raise LimitReached(spec.reason) from exc
+            # The profile's condition (version, balance) or a concurrent transaction: re-read and decide again.
+            if any(reason in ("ConditionalCheckFailed", "TransactionConflict") for reason in reasons):
+                raise VersionConflict from exc
+            raise
+
+    def _add(self, tx: _TransactionBuilder, part: Commit) -> None:
+        pk = keys.member_pk(part.app_id, part.member_id)
+        if part.profile is not None:
+            change = part.profile
+            actions: list[Any] = [MemberItem.v.add(1)]
+            for name, amount in (
+                ("balance", change.balance_delta),
+                ("earned_total", change.earned_add),
+                ("spent_total", change.spent_add),
+                ("expired_total", change.expired_add),
+                ("growth", change.growth_add),
+            ):
+                if amount:
+                    actions.append(getattr(MemberItem, name).add(amount))
+            for name, value in change.sets.items():
+                actions.append(getattr(MemberItem, name).set(value))
+            for name in change.removes:
+                actions.append(getattr(MemberItem, name).remove())
+            condition = MemberItem.PK.exists()
+            if change.expected_version == 0:
+                condition &= MemberItem.v.does_not_exist() | (MemberItem.v == 0)
+            else:
+                condition &= MemberItem.v == change.expected_version
+            if change.require_balance is not None:
+                condition &= MemberItem.balance >= change.require_balance
+            tx.update(MemberItem(PK=pk, SK=keys.PROFILE_SK), actions=actions, condition=condition, label=("profile", change))
+        if part.ledger is not None:
+            entry = part.ledger
+            item = LedgerItem(
+                PK=pk,
+                SK=keys.ledger_sk(entry.id),
+                kind="ledger",
+                entry_id=entry.id,
+                delta=entry.delta,
+                reason=entry.reason,
+                reference=entry.reference,
+                balance_after=entry.balance_after,
+                at=entry.at,
+                entry_kind=entry.kind,
+                capped_from=entry.capped_from,
+                note=entry.note,
+            )
+            tx.save(item, condition=LedgerItem.PK.does_not_exist(), label=("ledger", entry))
+        for guard in part.guards:
+            guard_item = GuardItem(
+                PK=guard.pk,
+                SK=guard.sk,
+                kind="guard",
+                result=json.dumps(guard.result, separators=(",", ":")),
+                fingerprint=guard.fingerprint,
+                ttl=guard.ttl,
+            )
+            tx.save(guard_item, condition=GuardItem.PK.does_not_exist(), label=("guard", guard))
+        for counter in part.counters:
+            counter_item = CounterItem(PK=counter.pk, SK=counter.sk)
+            counter_actions = [CounterItem.n.add(counter.by), CounterItem.kind.set("counter"), CounterItem.ttl.set(counter.ttl)]
+            counter_condition = None
+            if counter.limit is not None:
+                counter_condition = CounterItem.n.does_not_exist() | (CounterItem.n <= counter.limit - counter.by)
+                if counter.limit - counter.by < 0:
+                    counter_condition = CounterItem.PK.does_not_exist() & CounterItem.PK.exists()  # can never pass
+            tx.update(counter_item, actions=counter_actions, condition=counter_condition, label=("counter", counter))
+        for event in part.webhook_events:
+            event_item = WebhookEventItem(
+                PK=keys.webhook_event_pk(event.app_id, event.provider, event.event_id),
+                SK=keys.WEBHOOK_EVENT_SK,
+                kind="webhook_event",
+                app_id=event.app_id,
+                provider=event.provider,
+                event_id=event.event_id,
+                event_type=event.event_type,
+                body=event.body,
+                received_at=event.received_at,
+                ttl=event.ttl,
+            )
+            guard_label = GuardSpec(pk=event_item.PK, sk=event_item.SK, result={"webhook": event.event_id})
+            tx.save(event_item, condition=WebhookEventItem.PK.does_not_exist(), label=("guard", guard_label))
+
+
+class _TransactionBuilder:
+    """A PynamoDB TransactWrite that remembers what each item was for.
+
+    PynamoDB sends puts before updates; cancellation reasons come back in that wire order.
+    """
+
+    def __init__(self) -> None:
+        self._tx = transaction()
+        self._puts: list[tuple[str, Any]] = []
+        self._updates: list[tuple[str, Any]] = []
+
+    def update(self, item: Any, actions: list[Any], condition: Any, label: tuple[str, Any]) -> None:
+        self._tx.update(item, actions=actions, condition=condition)
+        self._updates.append(label)
+
+    def save(self, item: Any, condition: Any, label: tuple[str, Any]) -> None:
+        self._tx.save(item, condition=condition)
+        self._puts.append(label)
+
+    def order(self) -> list[tuple[str, Any]]:
+        return self._puts + self._updates
+
+    def commit(self) -> None:
+        self._tx._commit()
+
