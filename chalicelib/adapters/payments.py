@@ -13,7 +13,8 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from chalicelib.errors import ValidationFailed
+from chalicelib.errors import Unauthorized, ValidationFailed
+from chalicelib.logic.signatures import check_timestamp
 
 PaymentEventType = Literal["payment.succeeded", "payment.refunded"]
 
@@ -119,6 +120,13 @@ def tenant_extra(text: str | None, field: str) -> TenantExtra:
         raise validation_failed(f"{field} is a JSON object but not a valid Jifen extra", exc) from None
 
 
+def check_fresh(timestamp: str, now_epoch: int, window: int) -> None:
+    """Unauthorized unless ``timestamp`` is ASCII unix seconds within ``window`` of now."""
+    if not timestamp.isascii():  # str.isdigit() accepts "²", which int() refuses
+        raise Unauthorized("Timestamp is missing or not unix seconds")
+    check_timestamp(timestamp, now_epoch, window)
+
+
 def resolve_openid(
     found: str | None, order_id: str, openid_for_order: OpenidForOrder | None, *, provider: str, field: str, required_by: str
 ) -> str:
@@ -128,7 +136,7 @@ def resolve_openid(
     if openid_for_order is not None and (known := openid_for_order(order_id)):
         return known
     raise ValidationFailed(
-        f"{provider} {required_by} names no member: put {{\"openid\": ...}} in {field}",
+        f'{provider} {required_by} names no member: put {{"openid": ...}} in {field}',
         details=[{"field": field, "problem": "openid is missing"}],
     )
 

@@ -32,13 +32,13 @@ from chalicelib.adapters.payments import (
     UnsupportedEvent,
     WechatPayConfig,
     build_event,
+    check_fresh,
     iso_utc,
     resolve_openid,
     tenant_extra,
     validation_failed,
 )
 from chalicelib.errors import Unauthorized, ValidationFailed
-from chalicelib.logic.signatures import check_timestamp
 
 PROVIDER: Final = "wechatpay"
 HEADER_TIMESTAMP: Final = "wechatpay-timestamp"
@@ -140,7 +140,7 @@ def verify_signature(config: WechatPayConfig, headers: Mapping[str, str], body: 
         raise Unauthorized(f"WeChat Pay signature type must be {SIGNATURE_TYPE}")
     if not hmac.compare_digest(serial.encode(), config.platform_serial.encode()):
         raise Unauthorized("Wechatpay-Serial is not the configured platform key")
-    check_timestamp(timestamp, now_epoch, window)
+    check_fresh(timestamp, now_epoch, window)
     try:
         raw_signature = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):

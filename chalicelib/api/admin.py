@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from chalice.app import Response
+from pydantic import ValidationError as PydanticValidationError
 
-from chalicelib.api.http import Api, current_operator, ok, parse_body, query, query_int
+from chalicelib.api.http import Api, current_operator, ok, parse_body, pydantic_details, query, query_int
 from chalicelib.auth import ANY_OPERATOR, MANAGERS, OWNER
 from chalicelib.clock import iso
-from chalicelib.logic import accounts, apps
+from chalicelib.errors import ValidationFailed
+from chalicelib.logic import accounts, apps, levels, tasks
 from chalicelib.models.api import (
     AppList,
     AppOut,
@@ -19,17 +21,24 @@ from chalicelib.models.api import (
     CreateOperatorRequest,
     CreateStoreRequest,
     CreateVerifierRequest,
+    Deleted,
+    LadderIn,
+    LadderOut,
+    LevelOut,
     OperatorList,
     OperatorOut,
     RotateSecretsRequest,
     RotateSecretsResponse,
     StoreList,
     StoreOut,
+    TaskList,
+    TaskReplace,
     TenantOut,
     UpdateAppRequest,
     VerifierOut,
     secret_hint,
 )
+from chalicelib.models.tasks import Level, LevelLadder, Task, TaskIn
 
 admin = Api(__name__, tag="admin")
 PAGE = ("cursor", "limit")
@@ -166,3 +175,121 @@ def get_store(store_id: str) -> Response:
 def create_verifier(store_id: str) -> Response:
     verifier = accounts.create_verifier(current_operator().tenant_id, store_id, parse_body(CreateVerifierRequest))
     return ok(VerifierOut(store_id=verifier.store_id, username=verifier.username, created_at=verifier.created_at), status=201)
+
+
+# --- tasks (K1, K2) --------------------------------------------------------------------------------
+
+
+@admin.endpoint(
+    "/v1/admin/apps/{app_id}/tasks",
+    methods=("POST",),
+    auth=MANAGERS,
+    body=TaskIn,
+    response=Task,
+    status=201,
+    summary="Create a task (any template of K2)",
+    errors=(400, 404),
+)
+def create_task(app_id: str) -> Response:
+    app = apps.get_app(current_operator().tenant_id, app_id)
+    return ok(tasks.create_task(app, parse_body(TaskIn).task), status=201)
+
+
+@admin.endpoint("/v1/admin/apps/{app_id}/tasks", auth=ANY_OPERATOR, response=TaskList, summary="The app's tasks", errors=(404,))
+def list_tasks(app_id: str) -> Response:
+    app = apps.get_app(current_operator().tenant_id, app_id)
+    return ok(TaskList(items=tasks.list_tasks(app)))
+
+
+@admin.endpoint("/v1/admin/apps/{app_id}/tasks/{task_id}", auth=ANY_OPERATOR, response=Task, summary="One task", errors=(404,))
+def get_task(app_id: str, task_id: str) -> Response:
+    app = apps.get_app(current_operator().tenant_id, app_id)
+    return ok(tasks.get_task(app, task_id))
+
+
+@admin.endpoint(
+    "/v1/admin/apps/{app_id}/tasks/{task_id}",
+    methods=("PUT",),
+    auth=MANAGERS,
+    body=TaskReplace,
+    response=Task,
+    summary="Replace a task (optimistic: send the version read); online / offline is the `online` field",
+    errors=(400, 404, 409),
+)
+def replace_task(app_id: str, task_id: str) -> Response:
+    app = apps.get_app(current_operator().tenant_id, app_id)
+    body = parse_body(TaskReplace)
+    return ok(tasks.replace_task(app, task_id, body.task, body.version))
+
+
+@admin.endpoint(
+    "/v1/admin/apps/{app_id}/tasks/{task_id}", methods=("DELETE",), auth=MANAGERS, response=Deleted, summary="Delete a task", errors=(404,)
+)
+def delete_task(app_id: str, task_id: str) -> Response:
+    app = apps.get_app(current_operator().tenant_id, app_id)
+    tasks.delete_task(app, task_id)
+    return ok(Deleted(deleted=True))
+
+
+# --- levels (M1) -----------------------------------------------------------------------------------
+
+
+def _ladder_out(ladder: LevelLadder, version: int) -> LadderOut:
+    return LadderOut(levels=[LevelOut(**level.model_dump()) for level in ladder.levels], version=version)
+
+
+@admin.endpoint("/v1/admin/apps/{app_id}/levels", auth=ANY_OPERATOR, response=LadderOut, summary="The level ladder", errors=(404,))
+def get_levels(app_id: str) -> Response:
+    app = apps.get_app(current_operator().tenant_id, app_id)
+    return ok(_ladder_out(*levels.get_ladder(app)))
+
+
+@admin.endpoint(
+    "/v1/admin/apps/{app_id}/levels",
+    methods=("PUT",),
+    auth=MANAGERS,
+    body=LadderIn,
+    response=LadderOut,
+    summary="Replace the ladder (strictly increasing min_growth; optimistic version)",
+    errors=(400, 404, 409),
+)
+def put_levels(app_id: str) -> Response:
+    app = apps.get_app(current_operator().tenant_id, app_id)
+    body = parse_body(LadderIn)
+    try:
+        ladder = LevelLadder(levels=body.levels)
+    except PydanticValidationError as exc:
+        raise ValidationFailed("Invalid level ladder", details=pydantic_details(exc)) from None
+    return ok(_ladder_out(ladder, levels.put_ladder(app, ladder, body.version)))
+
+
+@admin.endpoint(
+    "/v1/admin/apps/{app_id}/levels",
+    methods=("POST",),
+    auth=MANAGERS,
+    body=Level,
+    response=LadderOut,
+    status=201,
+    summary="Add one level",
+    errors=(400, 404, 409),
+)
+def add_level(app_id: str) -> Response:
+    app = apps.get_app(current_operator().tenant_id, app_id)
+    body = parse_body(Level)
+    try:
+        return ok(_ladder_out(*levels.add_level(app, body)), status=201)
+    except PydanticValidationError as exc:
+        raise ValidationFailed("Invalid level ladder", details=pydantic_details(exc)) from None
+
+
+@admin.endpoint(
+    "/v1/admin/apps/{app_id}/levels/{level_id}",
+    methods=("DELETE",),
+    auth=MANAGERS,
+    response=LadderOut,
+    summary="Remove a level",
+    errors=(404, 409),
+)
+def delete_level(app_id: str, level_id: str) -> Response:
+    app = apps.get_app(current_operator().tenant_id, app_id)
+    return ok(_ladder_out(*levels.remove_level(app, level_id)))

@@ -4,16 +4,136 @@ from __future__ import annotations
 
 from chalice.app import Response
 
-from chalicelib.api.http import Api, current_member, ok
+from chalicelib.api.http import Api, current_member, header, ok, query, query_int
 from chalicelib.auth import MEMBER
-from chalicelib.logic import members
-from chalicelib.models.api import ProfileOut
+from chalicelib.dal.apps import AppsRepo
+from chalicelib.errors import NotFound, ValidationFailed
+from chalicelib.logic import expiry, levels, points, tasks
+from chalicelib.models.api import (
+    CheckinOut,
+    CompletionOut,
+    Expiring,
+    LedgerEntryOut,
+    LedgerPage,
+    LevelOut,
+    MemberTaskList,
+    MemberTaskOut,
+    MeOut,
+)
+from chalicelib.models.domain import App
 
 member = Api(__name__, tag="member")
 
+_CLIENT_FIELDS = (
+    "bonuses",
+    "url",
+    "min_seconds",
+    "ad_unit",
+    "config_id",
+    "activity_id",
+    "listing_id",
+    "starts_at",
+    "ends_at",
+    "max_images",
+)
 
-@member.endpoint("/v1/me", auth=MEMBER, response=ProfileOut, summary="The member's profile", errors=(401, 404))
+
+def caller_app() -> App:
+    app = AppsRepo().get_cached(current_member().app_id)
+    if app is None:
+        raise NotFound("App not found")
+    return app
+
+
+@member.endpoint("/v1/me", auth=MEMBER, response=MeOut, summary="Profile: balance, growth, level, what expires when", errors=(404,))
 def get_me() -> Response:
+    app, caller = caller_app(), current_member()
+    profile = points.profile(app, caller.member_id)
+    ladder = levels.cached_ladder(app)
+    level = levels.level_for(ladder, profile.growth)
+    upcoming = next((lv for lv in ladder.levels if lv.min_growth > profile.growth), None)
+    return ok(
+        MeOut(
+            member_id=profile.member_id,
+            openid=profile.openid,
+            app_id=app.app_id,
+            nickname=profile.nickname,
+            balance=profile.balance,
+            earned_total=profile.earned_total,
+            spent_total=profile.spent_total,
+            expired_total=profile.expired_total,
+            growth=profile.growth,
+            level=LevelOut(**level.model_dump()) if level else None,
+            next_level=LevelOut(**upcoming.model_dump()) if upcoming else None,
+            expiring=[Expiring(date=day, points=n) for day, n in expiry.expiring(profile)],
+            streak=profile.streak,
+            checked_in_on=profile.checkin_day,
+            invite_code=profile.invite_code,
+            created_at=profile.created_at,
+        )
+    )
+
+
+@member.endpoint("/v1/me/ledger", auth=MEMBER, response=LedgerPage, query=("cursor", "limit"), summary="Ledger, newest first")
+def get_ledger() -> Response:
     caller = current_member()
-    profile = members.profile(caller.app_id, caller.member_id)
-    return ok(ProfileOut(**profile.model_dump(include=set(ProfileOut.model_fields))))
+    page = points.ledger(caller.app_id, caller.member_id, query("cursor"), query_int("limit", 20, low=1, high=100))
+    return ok(LedgerPage(items=[LedgerEntryOut(**entry.model_dump()) for entry in page.items], cursor=page.cursor))
+
+
+@member.endpoint(
+    "/v1/me/checkins",
+    methods=("POST",),
+    auth=MEMBER,
+    response=CheckinOut,
+    status=200,
+    summary="Daily check-in (app-local day); again the same day → 409 ALREADY_DONE",
+    errors=(409,),
+)
+def create_checkin() -> Response:
+    outcome, streak, bonus = tasks.checkin(caller_app(), current_member().member_id)
+    earned = outcome.entry.delta if outcome.entry else 0
+    return ok(CheckinOut(points=earned, streak=streak, bonus=bonus, balance=outcome.balance))
+
+
+@member.endpoint("/v1/tasks", auth=MEMBER, response=MemberTaskList, summary="Live tasks with my progress in the current cycle")
+def list_tasks() -> Response:
+    app = caller_app()
+    items = []
+    for progress in tasks.member_tasks(app, current_member().member_id):
+        definition = progress.task.definition
+        dumped = definition.model_dump(mode="json")
+        items.append(
+            MemberTaskOut(
+                task_id=progress.task.task_id,
+                template=definition.template,
+                title=definition.title,
+                description=definition.description,
+                points=definition.points,
+                growth=definition.growth,
+                cycle=definition.cycle.model_dump(),
+                completions_per_cycle=progress.limit,
+                done=progress.done,
+                period=progress.period,
+                details={k: dumped[k] for k in _CLIENT_FIELDS if k in dumped},
+            )
+        )
+    return ok(MemberTaskList(items=items))
+
+
+@member.endpoint(
+    "/v1/tasks/{task_id}/completions",
+    methods=("POST",),
+    auth=MEMBER,
+    response=CompletionOut,
+    headers=("Idempotency-Key",),
+    summary="Complete a self-reported task (browse, add friend, join group, festival)",
+    errors=(404, 409),
+)
+def complete_task(task_id: str) -> Response:
+    key = header("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= 64:
+        raise ValidationFailed("Idempotency-Key must be 1-64 characters", details=[{"field": "Idempotency-Key", "problem": "length"}])
+    outcome = tasks.complete(caller_app(), current_member().member_id, task_id, idempotency_key=key)
+    entry = LedgerEntryOut(**outcome.entry.model_dump()) if outcome.entry else None
+    return ok(CompletionOut(applied=outcome.applied, points=entry.delta if entry else 0, entry=entry, balance=outcome.balance))

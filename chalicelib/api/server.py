@@ -4,22 +4,107 @@ from __future__ import annotations
 
 from chalice.app import Response
 
-from chalicelib.api.http import Api, current_app_caller, ok
+from chalicelib.api.http import Api, current_app_caller, ok, parse_body
 from chalicelib.auth import SERVER
-from chalicelib.logic import members
-from chalicelib.models.api import ProfileOut
+from chalicelib.dal.apps import AppsRepo
+from chalicelib.errors import NotFound
+from chalicelib.logic import levels, members, points
+from chalicelib.logic.points import Outcome
+from chalicelib.models.api import (
+    GrowthRequest,
+    GrowthResult,
+    LedgerEntryOut,
+    LevelOut,
+    PointsRequest,
+    PointsResult,
+    ProfileOut,
+    TransferRequest,
+    TransferResult,
+)
 
 server = Api(__name__, tag="server")
 
 
+def _result(outcome: Outcome) -> PointsResult:
+    entry = LedgerEntryOut(**outcome.entry.model_dump()) if outcome.entry else None
+    return PointsResult(applied=outcome.applied, entry=entry, balance=outcome.balance)
+
+
 @server.endpoint(
-    "/v1/server/members/{openid}",
-    auth=SERVER,
-    response=ProfileOut,
-    summary="A member of the signing app, by openid",
-    errors=(401, 404),
+    "/v1/server/members/{openid}", auth=SERVER, response=ProfileOut, summary="A member of the signing app, by openid", errors=(404,)
 )
 def get_member(openid: str) -> Response:
     caller = current_app_caller()
     profile = members.member_by_openid(caller.app, openid)
     return ok(ProfileOut(**profile.model_dump(include=set(ProfileOut.model_fields))))
+
+
+@server.endpoint(
+    "/v1/server/points/grants",
+    methods=("POST",),
+    auth=SERVER,
+    body=PointsRequest,
+    response=PointsResult,
+    summary="Credit points once per reference (caps apply); a repeated reference → applied false, same entry",
+    errors=(404, 409),
+)
+def grant_points() -> Response:
+    body = parse_body(PointsRequest)
+    outcome = points.grant(current_app_caller().app, body.openid, body.points, body.reference, body.reason)
+    return ok(_result(outcome))
+
+
+@server.endpoint(
+    "/v1/server/points/deductions",
+    methods=("POST",),
+    auth=SERVER,
+    body=PointsRequest,
+    response=PointsResult,
+    summary="Debit points once per reference; never below zero (409 INSUFFICIENT_POINTS)",
+    errors=(404, 409),
+)
+def deduct_points() -> Response:
+    body = parse_body(PointsRequest)
+    outcome = points.deduct(current_app_caller().app, body.openid, body.points, body.reference, body.reason)
+    return ok(_result(outcome))
+
+
+@server.endpoint(
+    "/v1/server/points/transfers",
+    methods=("POST",),
+    auth=SERVER,
+    body=TransferRequest,
+    response=TransferResult,
+    summary="Move points to another app of the tenant at the two apps' points rates (one transaction)",
+    errors=(404, 409),
+)
+def transfer_points() -> Response:
+    body = parse_body(TransferRequest)
+    source = current_app_caller().app
+    target = AppsRepo().get_cached(body.to_app_id)
+    if target is None or target.tenant_id != source.tenant_id:
+        raise NotFound("Target app not found")
+    outcome = points.transfer(source, body.openid, target, body.to_openid, body.points, body.reference, body.reason)
+    result = _result(outcome)
+    return ok(TransferResult(**result.model_dump(), credited=outcome.extra.get("credited")))
+
+
+@server.endpoint(
+    "/v1/server/growth",
+    methods=("POST",),
+    auth=SERVER,
+    body=GrowthRequest,
+    response=GrowthResult,
+    summary="Add a member task's growth value once per reference; the level follows",
+    errors=(404, 409),
+)
+def add_growth() -> Response:
+    body = parse_body(GrowthRequest)
+    app = current_app_caller().app
+    outcome, growth = levels.add_growth(app, body.openid, body.task_id, body.reference)
+    level = levels.level_for(levels.cached_ladder(app), growth)
+    return ok(
+        GrowthResult(
+            applied=outcome.applied, balance=outcome.balance, growth=growth, level=LevelOut(**level.model_dump()) if level else None
+        )
+    )

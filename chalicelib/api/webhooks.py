@@ -7,7 +7,7 @@ from chalice.app import Response
 from chalicelib.api.http import Api, current_app_caller, ok, parse_body, raw_body
 from chalicelib.auth import WEBHOOK
 from chalicelib.logic import webhooks
-from chalicelib.models.api import GenericWebhookEvent, WebhookReceipt
+from chalicelib.models.api import GenericAdEvent, GenericPaymentEvent, WebhookReceipt
 
 hooks = Api(__name__, tag="webhooks")
 
@@ -16,27 +16,27 @@ hooks = Api(__name__, tag="webhooks")
     "/v1/webhooks/payments/{provider}/{app_id}",
     methods=("POST",),
     auth=WEBHOOK,
-    body=GenericWebhookEvent,
+    body=GenericPaymentEvent,
     response=WebhookReceipt,
-    summary="Payment events (paid / refunded)",
+    summary="Payment events (paid / refunded): consumption tasks earn points",
     errors=(400, 401, 404),
 )
 def payment_event(provider: str, app_id: str) -> Response:
-    event = parse_body(GenericWebhookEvent)
-    duplicate = not webhooks.record(current_app_caller().app, provider, "payments", event, raw_body())
-    return ok(WebhookReceipt(duplicate=duplicate))
+    event = parse_body(GenericPaymentEvent)
+    handled = webhooks.handle_payment(current_app_caller().app, provider, event, raw_body())
+    return ok(WebhookReceipt(duplicate=handled.duplicate, points=handled.points))
 
 
 @hooks.endpoint(
     "/v1/webhooks/ads/{provider}/{app_id}",
     methods=("POST",),
     auth=WEBHOOK,
-    body=GenericWebhookEvent,
+    body=GenericAdEvent,
     response=WebhookReceipt,
-    summary="Ad events (completed / clicked / exposed)",
+    summary="Ad events (completed / clicked / exposed): watch-ad tasks earn points",
     errors=(400, 401, 404),
 )
 def ad_event(provider: str, app_id: str) -> Response:
-    event = parse_body(GenericWebhookEvent)
-    duplicate = not webhooks.record(current_app_caller().app, provider, "ads", event, raw_body())
-    return ok(WebhookReceipt(duplicate=duplicate))
+    event = parse_body(GenericAdEvent)
+    handled = webhooks.handle_ad(current_app_caller().app, provider, event, raw_body())
+    return ok(WebhookReceipt(duplicate=handled.duplicate, points=handled.points))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pynamodb.exceptions import PutError
+
 from chalicelib.dal import keys
-from chalicelib.dal.models import MemberItem
+from chalicelib.dal.common import condition_failed
+from chalicelib.dal.models import IndexItem, MemberItem
 from chalicelib.models.domain import Member
 
 
@@ -33,6 +36,7 @@ class MembersRepo:
         device_id: str | None,
         nickname: str | None,
         birthday: str | None,
+        invite_code: str | None = None,
     ) -> tuple[Member, bool]:
         """Create the member on first login or refresh it: one UpdateItem, no read first.
 
@@ -54,6 +58,8 @@ class MembersRepo:
             actions.append(MemberItem.nickname.set(nickname))
         if birthday is not None:
             actions.append(MemberItem.birthday.set(birthday))
+        if invite_code is not None:
+            actions.append(MemberItem.invite_code.set(MemberItem.invite_code | invite_code))
         item.update(actions=actions)  # type: ignore[arg-type]
         return _member(item), int(item.logins) == 1
 
@@ -61,4 +67,20 @@ class MembersRepo:
         try:
             return _member(MemberItem.get(keys.member_pk(app_id, member_id), keys.PROFILE_SK))
         except MemberItem.DoesNotExist:
+            return None
+
+    def put_invite_code(self, app_id: str, code: str, member_id: str) -> None:
+        """The lookup from a member's invite code to the member (written once, on first login)."""
+        try:
+            IndexItem(PK=keys.invite_pk(app_id, code), SK=keys.INDEX_SK, kind="invite", target=member_id).save(
+                condition=IndexItem.PK.does_not_exist()
+            )
+        except PutError as exc:
+            if not condition_failed(exc):
+                raise
+
+    def member_for_invite_code(self, app_id: str, code: str) -> str | None:
+        try:
+            return IndexItem.get(keys.invite_pk(app_id, code), keys.INDEX_SK).target
+        except IndexItem.DoesNotExist:
             return None

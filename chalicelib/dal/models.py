@@ -202,7 +202,7 @@ class LedgerItem(BaseItem):
 class GuardItem(BaseItem):
     """Exactly-once marker of one effect; keeps the first result so a retry can return it."""
 
-    result = UnicodeAttribute()
+    result = UnicodeAttribute(null=True)
     fingerprint = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute(null=True)
 

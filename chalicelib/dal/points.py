@@ -102,6 +102,10 @@ def profile_from_item(item: MemberItem) -> PointsProfile:
         birthday=item.birthday,
         invite_code=item.invite_code,
         invited_by=item.invited_by,
+        level=item.level,
+        nickname=item.nickname,
+        created_at=item.created_at,
+        last_login_at=item.last_login_at,
         **values,
     )
 
@@ -121,9 +125,9 @@ def _entry(item: LedgerItem) -> LedgerEntry:
 
 
 class PointsRepo:
-    def get_profile(self, app_id: str, member_id: str) -> PointsProfile | None:
+    def get_profile(self, app_id: str, member_id: str, *, consistent: bool = True) -> PointsProfile | None:
         try:
-            item = MemberItem.get(keys.member_pk(app_id, member_id), keys.PROFILE_SK, consistent_read=True)
+            item = MemberItem.get(keys.member_pk(app_id, member_id), keys.PROFILE_SK, consistent_read=consistent)
         except MemberItem.DoesNotExist:
             return None
         return profile_from_item(item)
@@ -133,7 +137,8 @@ class PointsRepo:
             item = GuardItem.get(guard.pk, guard.sk, consistent_read=True)
         except GuardItem.DoesNotExist:
             return None
-        return json.loads(item.result), item.fingerprint
+        # a webhook event record is a guard too, without a stored result
+        return (json.loads(item.result) if item.result else {}), item.fingerprint
 
     def ledger(self, app_id: str, member_id: str, cursor: str | None, limit: int) -> Page[LedgerEntry]:
         pk = keys.member_pk(app_id, member_id)
@@ -280,4 +285,3 @@ class _TransactionBuilder:
 
     def commit(self) -> None:
         self._tx._commit()
-

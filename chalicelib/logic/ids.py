@@ -19,3 +19,9 @@ def member_id_for(app_id: str, openid: str) -> str:
     """A member's id is derived from (app, openid): login and server calls find it without a lookup."""
     digest = hashlib.sha256(f"{app_id}\x00{openid}".encode()).digest()
     return "m_" + base64.b32encode(digest).decode().lower().rstrip("=")[:26]
+
+
+def invite_code_for(member_id: str) -> str:
+    """A short code a member shares; unguessable enough to not enumerate members (40 bits)."""
+    digest = hashlib.sha256(f"invite\x00{member_id}".encode()).digest()
+    return base64.b32encode(digest).decode()[:8]

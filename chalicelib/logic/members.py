@@ -10,8 +10,8 @@ from chalicelib.config import get_settings
 from chalicelib.dal.apps import AppsRepo
 from chalicelib.dal.members import MembersRepo
 from chalicelib.errors import NotFound, Unauthorized, ValidationFailed
-from chalicelib.logic import tokens
-from chalicelib.logic.ids import member_id_for
+from chalicelib.logic import tasks, tokens
+from chalicelib.logic.ids import invite_code_for, member_id_for
 from chalicelib.models.api import MemberLoginRequest
 from chalicelib.models.domain import App, LoginMode, Member
 
@@ -45,19 +45,26 @@ def login(
     secrets = apps.get_secrets_cached(body.app_id) if app else None
     if app is None or secrets is None:
         raise Unauthorized("Unknown app or wrong credentials")
-    nickname = birthday = None
+    nickname = birthday = invite_code = None
     if app.login_mode == LoginMode.JWT:
         if body.login_token is None:
             raise ValidationFailed("This app logs members in with login_token", details=[{"field": "login_token", "problem": "required"}])
         claims = tokens.verify_login_token(secrets.login_secret.accepted(epoch(now)), body.login_token, epoch(now))
-        openid, nickname, birthday = claims.sub, claims.nickname, claims.birthday
+        openid, nickname, birthday, invite_code = claims.sub, claims.nickname, claims.birthday, claims.invite_code
     else:
         if body.code is None or app.login_callback_url is None:
             raise ValidationFailed("This app logs members in with code", details=[{"field": "code", "problem": "required"}])
         openid = (callback or default_login_callback()).resolve(app.login_callback_url, app.app_id, body.code, secrets.server_key.current)
-    member, created = (members or MembersRepo()).record_login(
-        app.app_id, member_id_for(app.app_id, openid), openid, iso(now), body.device_id, nickname, birthday
-    )
+    members = members or MembersRepo()
+    member_id = member_id_for(app.app_id, openid)
+    code = invite_code_for(member_id)
+    member, created = members.record_login(app.app_id, member_id, openid, iso(now), body.device_id, nickname, birthday, code)
+    if created:
+        members.put_invite_code(app.app_id, code, member_id)
+        if invite_code:
+            tasks.on_invited(app, member_id, invite_code, members.member_for_invite_code(app.app_id, invite_code), clock=clock)
+    if birthday:
+        tasks.birthday_bonus(app, member_id, birthday, clock=clock)
     ttl = get_settings().member_token_ttl_seconds
     claims_out = {"sub": member.member_id, "ten": app.tenant_id, "app": app.app_id, "oid": openid, "dev": body.device_id}
     token = tokens.issue(key, "member", claims_out, epoch(now), ttl)

@@ -26,7 +26,7 @@ from chalicelib.dal.points import Commit, DuplicateEffect, GuardSpec, PointsRepo
 from chalicelib.errors import Conflict, IdempotencyMismatch, InsufficientPoints, NotFound, ValidationFailed
 from chalicelib.logic.expiry import expiry_date, next_expiry
 from chalicelib.logic.ids import member_id_for
-from chalicelib.models.domain import App, LedgerEntry, PointsProfile
+from chalicelib.models.domain import App, LedgerEntry, Page, PointsProfile
 
 MAX_ATTEMPTS = 80
 MAX_POINTS = 100_000_000
@@ -373,3 +373,7 @@ def profile(app: App, member_id: str, repo: PointsRepo | None = None) -> PointsP
     if found is None:
         raise NotFound("Member not found")
     return found
+
+
+def ledger(app_id: str, member_id: str, cursor: str | None, limit: int, repo: PointsRepo | None = None) -> Page[LedgerEntry]:
+    return (repo or PointsRepo()).ledger(app_id, member_id, cursor, limit)

@@ -1,35 +1,218 @@
-"""Webhook events are recorded durably once; processing them is the consumer's (points, orders)."""
+"""Payment and ad events: recorded durably once, and applied (points) in the same transaction.
+
+The event record is itself the exactly-once guard: a provider retry, or the same delivery arriving
+twice at once, finds it and applies nothing. Events that earn nothing (no matching task, unknown
+member, cycle full) are still recorded so the provider gets its 2xx and stops retrying.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from chalicelib.clock import Clock, SystemClock, epoch, iso
+from chalicelib.dal import keys
+from chalicelib.dal.points import Commit, DuplicateEffect, GuardSpec, PointsRepo, ProfileChange, WebhookEventSpec
 from chalicelib.dal.requests import RequestsRepo
-from chalicelib.models.api import GenericWebhookEvent
-from chalicelib.models.domain import App
+from chalicelib.errors import LimitReached, NotFound
+from chalicelib.logic.ids import member_id_for
+from chalicelib.logic.points import execute, new_entry_id
+from chalicelib.logic.tasks import _credit_commit, _matching, counter_for
+from chalicelib.models.domain import App, LedgerEntry, PointsProfile
+from chalicelib.models.tasks import ConsumptionTask, Task, WatchAdTask
 
-# Providers retry for up to a few days; keep every event id longer than any retry window.
+# Providers retry for days (WeChat Pay: up to 24 h, others longer); keep every event id for 30 days.
 EVENT_RETENTION = timedelta(days=30)
 
 
-def record(
+class PaymentLike(Protocol):
+    """A normalized payment event (generic body or a provider adapter's output)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def openid(self) -> str: ...
+    @property
+    def order_id(self) -> str: ...
+    @property
+    def amount_fen(self) -> int: ...
+    @property
+    def product_ids(self) -> list[str]: ...
+
+
+class AdLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def openid(self) -> str: ...
+    @property
+    def ad_unit(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Handled:
+    duplicate: bool
+    points: int = 0
+
+
+def _spec(app: App, channel: str, provider: str, event_id: str, event_type: str, raw: bytes, now: datetime) -> WebhookEventSpec:
+    return WebhookEventSpec(
+        app_id=app.app_id,
+        provider=f"{channel}:{provider}",
+        event_id=event_id,
+        event_type=event_type,
+        body=raw.decode("utf-8", "replace")[:32_000],
+        received_at=iso(now),
+        ttl=epoch(now + EVENT_RETENTION),
+    )
+
+
+def _record_only(spec: WebhookEventSpec, repo: RequestsRepo | None) -> Handled:
+    new = (repo or RequestsRepo()).record_webhook_event(
+        spec.app_id, spec.provider, spec.event_id, spec.event_type, spec.body, spec.received_at, spec.ttl
+    )
+    return Handled(duplicate=not new)
+
+
+def _apply(
+    app: App, member_id: str, spec: WebhookEventSpec, build: object, points_repo: PointsRepo | None, requests: RequestsRepo | None
+) -> Handled:
+    """Run the plan with the event record in its transaction; fall back to recording only."""
+    repo = points_repo or PointsRepo()
+    event_guard = GuardSpec(pk=keys.webhook_event_pk(spec.app_id, spec.provider, spec.event_id), sk=keys.WEBHOOK_EVENT_SK, result={})
+    try:
+        outcome = execute([(app.app_id, member_id)], build, None, repo)  # type: ignore[arg-type]
+    except (NotFound, LimitReached):
+        return _record_only(spec, requests)
+    except DuplicateEffect:
+        return _record_only(spec, requests)
+    if not outcome.applied:
+        # Either this very event (a retry) or the same business effect under another event id.
+        recorded = repo.get_guard(event_guard) is not None
+        return Handled(duplicate=True) if recorded and outcome.entry is None else _record_only(spec, requests)
+    return Handled(duplicate=False, points=outcome.entry.delta if outcome.entry else 0)
+
+
+def consumption_points(task: ConsumptionTask, event: PaymentLike) -> int:
+    """Points per step of fen spent, capped per order; 0 when the product filter does not match."""
+    if task.product_ids is not None and not set(task.product_ids) & set(event.product_ids):
+        return 0
+    points = (event.amount_fen // task.step_fen) * task.points_per_step
+    return min(points, task.per_order_cap) if task.per_order_cap is not None else points
+
+
+def handle_payment(
     app: App,
     provider: str,
-    channel: str,
-    event: GenericWebhookEvent,
+    event: PaymentLike,
     raw: bytes,
-    repo: RequestsRepo | None = None,
+    points_repo: PointsRepo | None = None,
+    requests: RequestsRepo | None = None,
     clock: Clock | None = None,
-) -> bool:
-    """True when the event is new, False for a replay of one already recorded."""
+) -> Handled:
     now = (clock or SystemClock()).now()
-    return (repo or RequestsRepo()).record_webhook_event(
-        app.app_id,
-        f"{channel}:{provider}",
-        event.id,
-        event.type,
-        raw.decode("utf-8", "replace"),
-        iso(now),
-        expires_at=epoch(now + EVENT_RETENTION),
-    )
+    spec = _spec(app, "payments", provider, event.id, event.type, raw, now)
+    member_id = member_id_for(app.app_id, event.openid)
+    if event.type == "payment.succeeded":
+        candidates = [
+            (task, consumption_points(task.definition, event))
+            for task in _matching(app, "consumption", now)
+            if isinstance(task.definition, ConsumptionTask)
+        ]
+        earning = [(task, points) for task, points in candidates if points > 0]
+        if not earning:
+            return _record_only(spec, requests)
+        task, points = earning[0]
+        order_guard = GuardSpec(
+            pk=keys.app_guard_pk(app.app_id, "order", event.order_id), sk=keys.GUARD_SK, result={"order_id": event.order_id}
+        )
+
+        def credit(profiles: list[PointsProfile]) -> Commit:
+            commit = _credit_commit(
+                app,
+                member_id,
+                profiles[0],
+                task,
+                points,
+                now,
+                f"order:{event.order_id}",
+                task.definition.title,
+                counters=[counter_for(app, member_id, task, now)],
+                guards=[order_guard],
+                events=[spec],
+                kind="consumption",
+            )
+            return commit
+
+        return _apply(app, member_id, spec, credit, points_repo, requests)
+    if event.type == "payment.refunded":
+        repo = points_repo or PointsRepo()
+        first = repo.get_guard(GuardSpec(pk=keys.app_guard_pk(app.app_id, "order", event.order_id), sk=keys.GUARD_SK, result={}))
+        credited = int(first[0]["entry"]["delta"]) if first and first[0].get("entry") else 0
+        if credited <= 0:
+            return _record_only(spec, requests)
+        clawback_guard = GuardSpec(
+            pk=keys.app_guard_pk(app.app_id, "order-refund", event.order_id), sk=keys.GUARD_SK, result={"order_id": event.order_id}
+        )
+
+        def claw_back(profiles: list[PointsProfile]) -> Commit:
+            profile = profiles[0]
+            taken = min(credited, profile.balance)
+            entry = LedgerEntry(
+                id=new_entry_id(now),
+                delta=-taken,
+                reason=f"order {event.order_id} refunded",
+                reference=f"order-refund:{event.order_id}",
+                balance_after=profile.balance - taken,
+                at=iso(now),
+                kind="clawback",
+                note=None if taken == credited else f"{credited - taken} already spent",
+            )
+            change = ProfileChange(expected_version=profile.version, balance_delta=-taken, require_balance=taken, spent_add=taken)
+            guard = GuardSpec(pk=clawback_guard.pk, sk=clawback_guard.sk, result={"entry": entry.model_dump()})
+            return Commit(app.app_id, member_id, profile=change, ledger=entry, guards=[guard], webhook_events=[spec])
+
+        return _apply(app, member_id, spec, claw_back, repo, requests)
+    return _record_only(spec, requests)
+
+
+def handle_ad(
+    app: App,
+    provider: str,
+    event: AdLike,
+    raw: bytes,
+    points_repo: PointsRepo | None = None,
+    requests: RequestsRepo | None = None,
+    clock: Clock | None = None,
+) -> Handled:
+    now = (clock or SystemClock()).now()
+    spec = _spec(app, "ads", provider, event.id, event.type, raw, now)
+    if event.type != "ad.completed":
+        return _record_only(spec, requests)
+    tasks: list[Task] = _matching(app, "watch_ad", now, lambda d: isinstance(d, WatchAdTask) and d.ad_unit in (None, event.ad_unit))
+    if not tasks:
+        return _record_only(spec, requests)
+    task = tasks[0]
+    member_id = member_id_for(app.app_id, event.openid)
+
+    def credit(profiles: list[PointsProfile]) -> Commit:
+        return _credit_commit(
+            app,
+            member_id,
+            profiles[0],
+            task,
+            task.definition.points,
+            now,
+            f"ad:{event.id}",
+            task.definition.title,
+            counters=[counter_for(app, member_id, task, now)],
+            events=[spec],
+            kind="ad",
+        )
+
+    return _apply(app, member_id, spec, credit, points_repo, requests)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -18,6 +18,7 @@ from chalicelib.models.domain import (
     Store,
     check_time_zone,
 )
+from chalicelib.models.tasks import Level, Task, TaskDefinition
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{3,64}$"
@@ -273,15 +274,33 @@ class ProfileOut(BaseModel):
 class WebhookReceipt(BaseModel):
     received: bool = True
     duplicate: bool
+    points: int = 0
 
 
-class GenericWebhookEvent(BaseModel):
-    """The envelope every generic provider event has; the type decides the rest (validated by the consumer)."""
+class GenericPaymentEvent(Strict):
+    """API.md's generic payment event."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     id: str = Field(min_length=1, max_length=128)
-    type: str = Field(min_length=1, max_length=64)
+    type: Literal["payment.succeeded", "payment.refunded"]
+    openid: str = Field(min_length=1, max_length=128)
+    order_id: str = Field(min_length=1, max_length=128)
+    amount_fen: int = Field(ge=0, le=10_000_000_000)
+    product_ids: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=200)
+    paid_at: str | None = Field(default=None, max_length=40)
+
+
+class GenericAdEvent(Strict):
+    """API.md's generic ad event."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    id: str = Field(min_length=1, max_length=128)
+    type: Literal["ad.completed", "ad.clicked", "ad.exposed"]
+    openid: str = Field(min_length=1, max_length=128)
+    ad_unit: str = Field(min_length=1, max_length=128)
+    at: str | None = Field(default=None, max_length=40)
 
 
 class Empty(BaseModel):
@@ -291,3 +310,156 @@ class Empty(BaseModel):
 ALL_SECRET_NAMES: tuple[SecretName, ...] = SECRET_NAMES
 
 JsonObject = dict[str, Any]
+
+
+# --- points ----------------------------------------------------------------------------------------
+
+REFERENCE = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:#@/-]+$")
+OPENID = Field(min_length=1, max_length=128)
+
+
+class LedgerEntryOut(BaseModel):
+    id: str
+    delta: int
+    reason: str
+    reference: str
+    balance_after: int
+    at: str
+    kind: str
+    capped_from: int | None = None
+    note: str | None = None
+
+
+class LedgerPage(BaseModel):
+    items: list[LedgerEntryOut]
+    cursor: str | None
+
+
+class Expiring(BaseModel):
+    date: str
+    points: int
+
+
+class LevelOut(BaseModel):
+    level_id: str
+    name: str
+    min_growth: int
+    badge_url: str | None = None
+
+
+class MeOut(BaseModel):
+    member_id: str
+    openid: str
+    app_id: str
+    nickname: str | None
+    balance: int
+    earned_total: int
+    spent_total: int
+    expired_total: int
+    growth: int
+    level: LevelOut | None
+    next_level: LevelOut | None
+    expiring: list[Expiring]
+    streak: int
+    checked_in_on: str | None
+    invite_code: str | None
+    created_at: str | None
+
+
+class CheckinOut(BaseModel):
+    points: int
+    streak: int
+    bonus: int
+    balance: int
+
+
+class PointsRequest(Strict):
+    openid: str = OPENID
+    points: int = Field(ge=1, le=100_000_000)
+    reference: str = REFERENCE
+    reason: str = Field(min_length=1, max_length=128)
+
+
+class PointsResult(BaseModel):
+    applied: bool
+    entry: LedgerEntryOut | None
+    balance: int
+
+
+class GrowthRequest(Strict):
+    openid: str = OPENID
+    task_id: str = Field(pattern=ID_PATTERN)
+    reference: str = REFERENCE
+
+
+class GrowthResult(BaseModel):
+    applied: bool
+    entry: LedgerEntryOut | None = None
+    balance: int
+    growth: int
+    level: LevelOut | None
+
+
+class TransferRequest(Strict):
+    openid: str = OPENID
+    to_app_id: str = Field(pattern=ID_PATTERN)
+    to_openid: str = OPENID
+    points: int = Field(ge=1, le=100_000_000)
+    reference: str = REFERENCE
+    reason: str = Field(min_length=1, max_length=128)
+
+
+class TransferResult(PointsResult):
+    credited: int | None = None
+
+
+class CompletionOut(BaseModel):
+    applied: bool
+    points: int
+    entry: LedgerEntryOut | None
+    balance: int
+
+
+class MemberTaskOut(BaseModel):
+    task_id: str
+    template: str
+    title: str
+    description: str | None
+    points: int
+    growth: int
+    cycle: dict[str, Any]
+    completions_per_cycle: int
+    done: int
+    period: str
+    details: dict[str, Any] = Field(default_factory=dict, description="template-specific fields a client needs (url, ad unit, ...)")
+
+
+class MemberTaskList(BaseModel):
+    items: list[MemberTaskOut]
+
+
+class TaskReplace(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task: TaskDefinition
+    version: int = Field(ge=1, strict=True)
+
+
+class TaskList(BaseModel):
+    items: list[Task]
+
+
+class LadderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    levels: list[Level] = Field(max_length=50)
+    version: int = Field(ge=0, description="the version read (0 when no ladder exists yet)")
+
+
+class LadderOut(BaseModel):
+    levels: list[LevelOut]
+    version: int
+
+
+class Deleted(BaseModel):
+    deleted: bool

@@ -174,6 +174,10 @@ class PointsProfile(BaseModel):
     birthday: str | None = None
     invite_code: str | None = None
     invited_by: str | None = None
+    level: str | None = None
+    nickname: str | None = None
+    created_at: str | None = None
+    last_login_at: str | None = None
 
 
 class LedgerEntry(BaseModel):

@@ -1,0 +1,191 @@
+"""Task definitions (K1, K2) and member levels (M1): validated documents stored as app configuration."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from itertools import pairwise
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+POINTS = Field(ge=0, le=1_000_000)
+
+
+class Cycle(BaseModel):
+    """Completions are counted per cycle: N hours, N natural days, N years, or once ever."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    unit: Literal["hour", "day", "year", "once"] = "day"
+    n: int = Field(default=1, ge=1, le=366)
+
+
+class TaskCommon(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    title: str = Field(min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=512)
+    cycle: Cycle = Field(default_factory=Cycle)
+    completions_per_cycle: int = Field(default=1, ge=1, le=1000)
+    points: int = POINTS
+    growth: int = Field(default=0, ge=0, le=1_000_000, description="growth value per completion (M2)")
+    per_event_cap: int | None = Field(default=None, ge=1, le=1_000_000, description="most points one event can earn")
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    sort_weight: int = Field(default=0, ge=-1_000_000, le=1_000_000)
+    online: bool = True
+
+    @field_validator("starts_at", "ends_at", mode="before")
+    @classmethod
+    def _parse_time(cls, value: object) -> object:
+        if isinstance(value, str):
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> TaskCommon:
+        for moment in (self.starts_at, self.ends_at):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError("times need a time zone (ISO 8601 with Z or an offset)")
+        if self.starts_at and self.ends_at and self.starts_at >= self.ends_at:
+            raise ValueError("starts_at must be before ends_at")
+        return self
+
+
+class StreakBonus(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    streak: int = Field(ge=2, le=366)
+    points: int = Field(ge=1, le=1_000_000)
+
+
+class CheckinTask(TaskCommon):
+    template: Literal["daily_checkin"]
+    bonuses: list[StreakBonus] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _unique_streaks(self) -> CheckinTask:
+        streaks = [bonus.streak for bonus in self.bonuses]
+        if len(set(streaks)) != len(streaks):
+            raise ValueError("one bonus per streak length")
+        return self
+
+
+class ConsumptionTask(TaskCommon):
+    template: Literal["consumption"]
+    step_fen: int = Field(ge=1, le=100_000_000, description="points are earned per this many fen spent")
+    points_per_step: int = Field(ge=1, le=1_000_000)
+    per_order_cap: int | None = Field(default=None, ge=1, le=1_000_000)
+    product_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(default=None, max_length=200)
+    points: int = Field(default=0, ge=0, le=0, description="unused: consumption points come from the order amount")
+
+
+class ReceiptTask(TaskCommon):
+    template: Literal["upload_receipt"]
+    review_timeout_seconds: int = Field(default=3 * 24 * 3600, ge=1, le=30 * 24 * 3600)
+    max_images: int = Field(default=3, ge=1, le=9)
+
+
+class JoinDrawTask(TaskCommon):
+    template: Literal["join_draw"]
+    activity_id: str = Field(min_length=1, max_length=64)
+
+
+class MallExchangeTask(TaskCommon):
+    template: Literal["mall_exchange"]
+    listing_id: str | None = Field(default=None, max_length=64, description="null = any listing")
+
+
+class BrowsePageTask(TaskCommon):
+    template: Literal["browse_page"]
+    url: str = Field(min_length=1, max_length=1024)
+    min_seconds: int = Field(default=0, ge=0, le=3600)
+
+
+class WatchAdTask(TaskCommon):
+    template: Literal["watch_ad"]
+    ad_unit: str | None = Field(default=None, max_length=128, description="null = any ad unit")
+
+
+class BirthdayTask(TaskCommon):
+    template: Literal["birthday"]
+    cycle: Cycle = Field(default_factory=lambda: Cycle(unit="year", n=1))
+
+
+class FestivalTask(TaskCommon):
+    template: Literal["festival"]
+
+    @model_validator(mode="after")
+    def _dated(self) -> FestivalTask:
+        if self.starts_at is None or self.ends_at is None:
+            raise ValueError("a festival task needs starts_at and ends_at")
+        return self
+
+
+class SocialTask(TaskCommon):
+    template: Literal["add_friend", "join_group"]
+    config_id: str = Field(min_length=1, max_length=128, description="the friend / group the member joins")
+
+
+class InviteTask(TaskCommon):
+    template: Literal["invite"]
+    cycle: Cycle = Field(default_factory=lambda: Cycle(unit="once", n=1))
+    completions_per_cycle: int = Field(default=1000, ge=1, le=100_000, description="most invitees an inviter earns for")
+
+
+TaskDefinition = Annotated[
+    CheckinTask
+    | ConsumptionTask
+    | ReceiptTask
+    | JoinDrawTask
+    | MallExchangeTask
+    | BrowsePageTask
+    | WatchAdTask
+    | BirthdayTask
+    | FestivalTask
+    | SocialTask
+    | InviteTask,
+    Field(discriminator="template"),
+]
+
+SELF_REPORTED = frozenset({"browse_page", "add_friend", "join_group", "festival"})
+
+
+class TaskIn(BaseModel):
+    """Request body for creating / replacing a task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: TaskDefinition
+
+
+class Task(BaseModel):
+    task_id: str
+    version: int
+    updated_at: str
+    definition: TaskDefinition
+
+
+class Level(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    level_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    name: str = Field(min_length=1, max_length=32)
+    min_growth: int = Field(ge=0, le=1_000_000_000)
+    badge_url: str | None = Field(default=None, max_length=1024)
+
+
+class LevelLadder(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    levels: list[Level] = Field(max_length=50)
+
+    @model_validator(mode="after")
+    def _strictly_increasing(self) -> LevelLadder:
+        growths = [level.min_growth for level in self.levels]
+        if any(b <= a for a, b in pairwise(growths)):
+            raise ValueError("min_growth must be strictly increasing")
+        ids = [level.level_id for level in self.levels]
+        if len(set(ids)) != len(ids):
+            raise ValueError("level ids must be unique")
+        return self
