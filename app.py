@@ -1,6 +1,6 @@
 """Jifen's Chalice app: registers blueprints, middleware, schedules and workflow tasks. Nothing else."""
 
-from chalice import Chalice, ConvertToMiddleware
+from chalice.app import Chalice, ConvertToMiddleware, Cron, Rate
 
 from chalicelib.api import middleware
 from chalicelib.api.admin import admin
@@ -9,6 +9,7 @@ from chalicelib.api.public import public
 from chalicelib.api.server import server
 from chalicelib.api.verifier import verifier
 from chalicelib.api.webhooks import hooks
+from chalicelib.jobs import expiry
 from chalicelib.observability import logger
 
 app = Chalice(app_name="jifen", configure_logs=False)
@@ -22,3 +23,6 @@ middleware.register(
     ConvertToMiddleware(logger().inject_lambda_context(clear_state=True)),
     middleware.http_middleware(app),
 )
+
+app.schedule(Rate(1, unit=Rate.HOURS), name="expire_points")(expiry.expire_points)
+app.schedule(Cron(0, 1, "*", "*", "?", "*"), name="remind_expiring_points")(expiry.remind_expiring_points)

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from chalice.app import Response
 from pydantic import ValidationError as PydanticValidationError
 
-from chalicelib.api.http import Api, current_operator, ok, parse_body, pydantic_details, query, query_int
+from chalicelib.api.http import Api, current_operator, ok, parse_body, pydantic_details, query, query_day, query_int
 from chalicelib.auth import ANY_OPERATOR, MANAGERS, OWNER
 from chalicelib.clock import iso
 from chalicelib.errors import ValidationFailed
-from chalicelib.logic import accounts, apps, levels, tasks
+from chalicelib.logic import accounts, apps, expiry_jobs, levels, tasks
 from chalicelib.models.api import (
     AppList,
     AppOut,
@@ -27,6 +27,8 @@ from chalicelib.models.api import (
     LevelOut,
     OperatorList,
     OperatorOut,
+    OutboxEntry,
+    OutboxPage,
     RotateSecretsRequest,
     RotateSecretsResponse,
     StoreList,
@@ -293,3 +295,18 @@ def add_level(app_id: str) -> Response:
 def delete_level(app_id: str, level_id: str) -> Response:
     app = apps.get_app(current_operator().tenant_id, app_id)
     return ok(_ladder_out(*levels.remove_level(app, level_id)))
+
+
+@admin.endpoint(
+    "/v1/admin/apps/{app_id}/outbox",
+    auth=ANY_OPERATOR,
+    response=OutboxPage,
+    query=("day", "cursor", "limit"),
+    summary="Expiry reminders written on a day",
+    errors=(404,),
+)
+def get_outbox(app_id: str) -> Response:
+    app = apps.get_app(current_operator().tenant_id, app_id)
+    day = query_day()
+    items, cursor = expiry_jobs.outbox(app, day, query("cursor"), query_int("limit", 100, low=1, high=500))
+    return ok(OutboxPage(day=day, items=[OutboxEntry.model_validate(item) for item in items], cursor=cursor))

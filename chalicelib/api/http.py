@@ -238,3 +238,16 @@ class Api(Blueprint):
             return guarded
 
         return register
+
+
+def query_day(name: str = "day") -> str:
+    """A YYYY-MM-DD query parameter (today, UTC, when absent)."""
+    from datetime import UTC, date, datetime
+
+    value = query(name, max_length=10)
+    if value is None:
+        return datetime.now(UTC).date().isoformat()
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ValidationFailed(f"{name} must be YYYY-MM-DD", details=[{"field": name, "problem": "not a date"}]) from None

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from chalice.app import Response
 
-from chalicelib.api.http import Api, current_app_caller, ok, parse_body
+from chalicelib.api.http import Api, current_app_caller, ok, parse_body, query, query_day, query_int
 from chalicelib.auth import SERVER
 from chalicelib.dal.apps import AppsRepo
 from chalicelib.errors import NotFound
-from chalicelib.logic import levels, members, points
+from chalicelib.logic import expiry_jobs, levels, members, points
 from chalicelib.logic.points import Outcome
 from chalicelib.models.api import (
     GrowthRequest,
     GrowthResult,
     LedgerEntryOut,
     LevelOut,
+    OutboxEntry,
+    OutboxPage,
     PointsRequest,
     PointsResult,
     ProfileOut,
@@ -108,3 +110,16 @@ def add_growth() -> Response:
             applied=outcome.applied, balance=outcome.balance, growth=growth, level=LevelOut(**level.model_dump()) if level else None
         )
     )
+
+
+@server.endpoint(
+    "/v1/server/outbox",
+    auth=SERVER,
+    response=OutboxPage,
+    query=("day", "cursor", "limit"),
+    summary="Expiry reminders written on a day (app-local), for the tenant to deliver",
+)
+def get_outbox() -> Response:
+    day = query_day()
+    items, cursor = expiry_jobs.outbox(current_app_caller().app, day, query("cursor"), query_int("limit", 100, low=1, high=500))
+    return ok(OutboxPage(day=day, items=[OutboxEntry.model_validate(item) for item in items], cursor=cursor))

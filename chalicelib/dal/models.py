@@ -225,3 +225,13 @@ class IndexItem(BaseItem):
     """A lookup from one key to another (invite code -> member, ...)."""
 
     target = UnicodeAttribute()
+
+
+class OutboxItem(BaseItem):
+    app_id = UnicodeAttribute()
+    member_id = UnicodeAttribute()
+    openid = UnicodeAttribute()
+    expires_on = UnicodeAttribute()
+    points = NumberAttribute()
+    created_at = UnicodeAttribute()
+    message = UnicodeAttribute()

@@ -285,3 +285,67 @@ class _TransactionBuilder:
 
     def commit(self) -> None:
         self._tx._commit()
+
+
+class ExpiryIndexRepo:
+    """Members by next expiry date (GSI1, sharded by member so no index partition runs hot)."""
+
+    def members_due_on(self, day: str, shard: int) -> list[tuple[str, str]]:
+        found = []
+        for item in MemberItem.gsi1.query(keys.expiry_gsi(day, shard)):
+            app_id, _, member_id = (item.GSI1SK or "").partition("#")
+            if app_id and member_id:
+                found.append((app_id, member_id))
+        return found
+
+
+class OutboxRepo:
+    """Reminders for tenants to deliver ("N points expire on D"), bucketed by the day they were written."""
+
+    def add(self, app_id: str, day: str, member_id: str, openid: str, expires_on: str, points: int, at: str) -> bool:
+        """Once per (member, expiry date): False when this reminder was written before."""
+        from pynamodb.exceptions import TransactWriteError
+
+        from chalicelib.dal.models import OutboxItem
+
+        guard = GuardItem(PK=keys.app_guard_pk(app_id, "remind", f"{member_id}:{expires_on}"), SK=keys.GUARD_SK, kind="guard")
+        item = OutboxItem(
+            PK=keys.outbox_pk(app_id, day),
+            SK=f"{at}#{member_id}",
+            kind="outbox",
+            app_id=app_id,
+            member_id=member_id,
+            openid=openid,
+            expires_on=expires_on,
+            points=points,
+            created_at=at,
+            message=f"{points} points expire on {expires_on}",
+        )
+        try:
+            with_tx = transaction()
+            with_tx.save(guard, condition=GuardItem.PK.does_not_exist())
+            with_tx.save(item, condition=OutboxItem.PK.does_not_exist())
+            with_tx._commit()
+        except TransactWriteError as exc:
+            if "ConditionalCheckFailed" in cancellation_reasons(exc):
+                return False
+            raise
+        return True
+
+    def page(self, app_id: str, day: str, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        from chalicelib.dal.models import OutboxItem
+
+        pk = keys.outbox_pk(app_id, day)
+        result = OutboxItem.query(pk, limit=limit, last_evaluated_key=decode_cursor(cursor, expect={"PK": pk}))
+        items = [
+            {
+                "member_id": item.member_id,
+                "openid": item.openid,
+                "expires_on": item.expires_on,
+                "points": int(item.points),
+                "created_at": item.created_at,
+                "message": item.message,
+            }
+            for item in result
+        ]
+        return items, encode_cursor(result.last_evaluated_key)

@@ -463,3 +463,18 @@ class LadderOut(BaseModel):
 
 class Deleted(BaseModel):
     deleted: bool
+
+
+class OutboxEntry(BaseModel):
+    member_id: str
+    openid: str
+    expires_on: str
+    points: int
+    created_at: str
+    message: str
+
+
+class OutboxPage(BaseModel):
+    day: str
+    items: list[OutboxEntry]
+    cursor: str | None

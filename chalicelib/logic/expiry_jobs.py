@@ -1,0 +1,155 @@
+"""The expiry job and the reminder job (P4): no scans, resumable, idempotent.
+
+Members are found through the expiry index (GSI1 keyed by next expiry date, sharded). Expiring a
+member moves its index entry to its next expiry date in the same transaction, so a run that stops
+half-way leaves only unprocessed members behind, and a second run finds nothing to do twice.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from chalicelib.clock import Clock, SystemClock, iso
+from chalicelib.dal import keys
+from chalicelib.dal.apps import AppsRepo
+from chalicelib.dal.points import Commit, ExpiryIndexRepo, GuardSpec, OutboxRepo, PointsRepo, ProfileChange
+from chalicelib.logic.expiry import expire_due, expiring, next_expiry
+from chalicelib.logic.points import execute, expiry_index, local_day, new_entry_id
+from chalicelib.models.domain import App, LedgerEntry, PointsProfile
+
+
+@dataclass
+class JobRun:
+    members_seen: int = 0
+    members_changed: int = 0
+    points: int = 0
+    items_written: int = 0
+    finished: bool = True
+    skipped_not_due: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def candidate_days(now: datetime, lookback_days: int) -> list[str]:
+    """UTC dates whose buckets may be due somewhere: app-local days run up to 14 h ahead of UTC."""
+    today = now.date()
+    return [(today - timedelta(days=offset)).isoformat() for offset in range(lookback_days, -1, -1)]
+
+
+def expire_member(app: App, member_id: str, now: datetime, repo: PointsRepo) -> tuple[int, int]:
+    """Expire what is due for one member. Returns (points expired, items written)."""
+    today = local_day(app, now)
+    written = {"items": 0, "points": 0}
+
+    def plan(profiles: list[PointsProfile]) -> Commit:
+        profile = profiles[0]
+        due = expire_due(profile, today)
+        buckets = {day: n for day, n in profile.buckets.items() if day not in due.drop}
+        index_sets, removes = expiry_index(app.app_id, member_id, next_expiry(buckets))
+        sets = {"buckets": buckets, **{k: v for k, v in index_sets.items() if v is not None}}
+        change = ProfileChange(
+            expected_version=profile.version,
+            balance_delta=-due.points,
+            expired_add=due.points,
+            require_balance=due.points if due.points else None,
+            sets=sets,
+            removes=removes,
+        )
+        commit = Commit(app.app_id, member_id, profile=change)
+        if due.points:
+            last = due.due_dates[-1]
+            entry = LedgerEntry(
+                id=new_entry_id(now),
+                delta=-due.points,
+                reason="points expired",
+                reference=f"expiry:{last}",
+                balance_after=profile.balance - due.points,
+                at=iso(now),
+                kind="expiry",
+                note="expired buckets: " + ", ".join(due.due_dates),
+            )
+            commit.ledger = entry
+            guard_pk = keys.app_guard_pk(app.app_id, "expiry", f"{member_id}:{last}")
+            commit.guards.append(GuardSpec(pk=guard_pk, sk=keys.GUARD_SK, result={"entry": entry.model_dump()}))
+        written["items"] = 1 + (2 if due.points else 0)
+        written["points"] = due.points
+        return commit
+
+    outcome = execute([(app.app_id, member_id)], plan, None, repo)
+    return (written["points"], written["items"]) if outcome.applied else (0, 0)
+
+
+def run_expiry(
+    *,
+    lookback_days: int = 7,
+    budget_seconds: float | None = None,
+    clock: Clock | None = None,
+    apps: AppsRepo | None = None,
+    index: ExpiryIndexRepo | None = None,
+    repo: PointsRepo | None = None,
+) -> JobRun:
+    now = (clock or SystemClock()).now()
+    apps, index, repo = apps or AppsRepo(), index or ExpiryIndexRepo(), repo or PointsRepo()
+    started, run = time.monotonic(), JobRun()
+    for day in candidate_days(now, lookback_days):
+        for shard in range(keys.EXPIRY_SHARDS):
+            for app_id, member_id in index.members_due_on(day, shard):
+                if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+                    run.finished = False  # the rest stays in the index for the next run
+                    return run
+                app = apps.get_cached(app_id)
+                run.members_seen += 1
+                if app is None:
+                    continue
+                if local_day(app, now).isoformat() <= day:
+                    run.skipped_not_due += 1
+                    continue
+                try:
+                    points, items = expire_member(app, member_id, now, repo)
+                except Exception as exc:  # one member must not stop the job; it is retried next run
+                    run.errors.append(f"{app_id}/{member_id}: {type(exc).__name__}")
+                    continue
+                run.points += points
+                run.items_written += items
+                run.members_changed += 1 if items else 0
+    return run
+
+
+def run_reminders(
+    *,
+    days_ahead: int = 7,
+    clock: Clock | None = None,
+    apps: AppsRepo | None = None,
+    index: ExpiryIndexRepo | None = None,
+    repo: PointsRepo | None = None,
+    outbox: OutboxRepo | None = None,
+) -> JobRun:
+    """Write "N points expire on D" for members whose next expiry is within ``days_ahead`` (once per date)."""
+    now = (clock or SystemClock()).now()
+    apps, index, repo, outbox = apps or AppsRepo(), index or ExpiryIndexRepo(), repo or PointsRepo(), outbox or OutboxRepo()
+    run = JobRun()
+    start: date = now.date()
+    for offset in range(days_ahead + 1):
+        day = (start + timedelta(days=offset)).isoformat()
+        for shard in range(keys.EXPIRY_SHARDS):
+            for app_id, member_id in index.members_due_on(day, shard):
+                app = apps.get_cached(app_id)
+                profile = repo.get_profile(app_id, member_id, consistent=False)
+                run.members_seen += 1
+                if app is None or profile is None:
+                    continue
+                soon = [(d, n) for d, n in expiring(profile) if d == day]
+                if not soon or local_day(app, now).isoformat() > day:
+                    continue
+                if outbox.add(app_id, local_day(app, now).isoformat(), member_id, profile.openid, day, soon[0][1], iso(now)):
+                    run.members_changed += 1
+                    run.items_written += 2
+    return run
+
+
+def outbox(
+    app: App, day: str, cursor: str | None, limit: int, repo: OutboxRepo | None = None
+) -> tuple[list[dict[str, object]], str | None]:
+    items, next_cursor = (repo or OutboxRepo()).page(app.app_id, day, cursor, limit)
+    return list(items), next_cursor
