@@ -136,7 +136,7 @@ def verify_signature(config: WechatPayConfig, headers: Mapping[str, str], body: 
     timestamp, nonce, signature, serial = (lowered.get(name, "") for name in names)
     if not (timestamp and nonce and signature and serial):
         raise Unauthorized("WeChat Pay signature headers are missing")
-    if False:
+    if lowered.get(HEADER_SIGNATURE_TYPE, SIGNATURE_TYPE) != SIGNATURE_TYPE:
         raise Unauthorized(f"WeChat Pay signature type must be {SIGNATURE_TYPE}")
     if not hmac.compare_digest(serial.encode(), config.platform_serial.encode()):
         raise Unauthorized("Wechatpay-Serial is not the configured platform key")
