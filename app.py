@@ -11,6 +11,7 @@ from chalicelib.api.verifier import verifier
 from chalicelib.api.webhooks import hooks
 from chalicelib.jobs import expiry
 from chalicelib.observability import logger
+from chalicelib.workflows import receipts
 
 app = Chalice(app_name="jifen", configure_logs=False)
 app.experimental_feature_flags.update(["BLUEPRINTS"])
@@ -24,5 +25,10 @@ middleware.register(
     middleware.http_middleware(app),
 )
 
-app.schedule(Rate(1, unit=Rate.HOURS), name="expire_points")(expiry.expire_points)
-app.schedule(Cron(0, 1, "*", "*", "?", "*"), name="remind_expiring_points")(expiry.remind_expiring_points)
+# Lambda handlers are "app.<name>": each registered function is also a module attribute of that name.
+expire_points = app.schedule(Rate(1, unit=Rate.HOURS), name="expire_points")(expiry.expire_points)
+remind_expiring_points = app.schedule(Cron(0, 1, "*", "*", "?", "*"), name="remind_expiring_points")(expiry.remind_expiring_points)
+
+receipt_review_wait = app.lambda_function(name="receipt_review_wait")(receipts.receipt_review_wait)
+receipt_review_apply = app.lambda_function(name="receipt_review_apply")(receipts.receipt_review_apply)
+receipt_review_timeout = app.lambda_function(name="receipt_review_timeout")(receipts.receipt_review_timeout)

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     # "http" calls the tenant's login-state callback; "fake" resolves code -> openid locally.
     login_callback_adapter: str = "http"
 
+    # Uploads (receipts, images) and the Step Functions state machines, by ASL file name.
+    bucket: str = "jifen-local-uploads"
+    upload_url_seconds: int = 900
+    sfn_receipt_review: str | None = None
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -1,19 +1,69 @@
-"""Demo data for `make run`: a tenant, its owner, an app, a store with a verifier, a few members."""
+"""Demo data for `make run`: a tenant, its owner, an app with one task of every template, three levels,
+an expiry policy, a store with a verifier, and a few members."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pydantic import TypeAdapter
 
 from chalicelib.dal.members import MembersRepo
-from chalicelib.logic import accounts, apps
-from chalicelib.logic.ids import member_id_for
+from chalicelib.logic import accounts, apps, levels, tasks
+from chalicelib.logic.ids import invite_code_for, member_id_for
 from chalicelib.models.api import CreateAppRequest, CreateStoreRequest, CreateVerifierRequest
 from chalicelib.models.domain import ExpiryPolicy
+from chalicelib.models.tasks import LevelLadder, TaskDefinition
 
 DEMO_TENANT = "demo"
 DEMO_APP = "app_demo"
 DEMO_MEMBERS = ("alice", "bob", "carol")
+
+
+def demo_tasks(now: datetime) -> list[dict[str, object]]:
+    soon, later = now - timedelta(days=1), now + timedelta(days=30)
+    return [
+        {
+            "template": "daily_checkin",
+            "title": "Daily check-in",
+            "points": 10,
+            "sort_weight": 100,
+            "bonuses": [{"streak": 3, "points": 10}, {"streak": 7, "points": 30}],
+        },
+        {
+            "template": "consumption",
+            "title": "Shop and earn",
+            "step_fen": 100,
+            "points_per_step": 1,
+            "per_order_cap": 99,
+            "completions_per_cycle": 20,
+        },
+        {"template": "upload_receipt", "title": "Upload a receipt", "points": 50, "review_timeout_seconds": 86400},
+        {"template": "join_draw", "title": "Join the lucky draw", "points": 5, "activity_id": "act_demo"},
+        {"template": "mall_exchange", "title": "Exchange anything in the mall", "points": 5},
+        {"template": "browse_page", "title": "Browse the new arrivals", "points": 5, "url": "https://example.com/new", "min_seconds": 15},
+        {"template": "watch_ad", "title": "Watch an ad", "points": 3, "completions_per_cycle": 5},
+        {"template": "birthday", "title": "Birthday gift", "points": 100},
+        {"template": "festival", "title": "Festival bonus", "points": 20, "starts_at": soon.isoformat(), "ends_at": later.isoformat()},
+        {
+            "template": "add_friend",
+            "title": "Add our assistant",
+            "points": 5,
+            "config_id": "wx_assistant",
+            "cycle": {"unit": "once", "n": 1},
+            "growth": 10,
+        },
+        {
+            "template": "join_group",
+            "title": "Join the fan group",
+            "points": 5,
+            "config_id": "fan_group",
+            "cycle": {"unit": "once", "n": 1},
+            "growth": 10,
+        },
+        {"template": "invite", "title": "Invite a friend", "points": 50, "growth": 20},
+    ]
 
 
 @dataclass
@@ -45,12 +95,29 @@ def seed() -> Demo:
         ),
         app_id=DEMO_APP,
     )
+    app = created.app
+    definition: TypeAdapter[TaskDefinition] = TypeAdapter(TaskDefinition)
+    for task in demo_tasks(datetime.now(UTC)):
+        tasks.create_task(app, definition.validate_python(task, strict=False))
+    ladder = LevelLadder.model_validate(
+        {
+            "levels": [
+                {"level_id": "bronze", "name": "Bronze", "min_growth": 0},
+                {"level_id": "silver", "name": "Silver", "min_growth": 100},
+                {"level_id": "gold", "name": "Gold", "min_growth": 500},
+            ]
+        }
+    )
+    levels.put_ladder(app, ladder, 0)
     store = accounts.create_store(DEMO_TENANT, CreateStoreRequest(name="Demo Store", address="1 Demo Road"))
     verifier_password = secrets.token_urlsafe(12)
     accounts.create_verifier(DEMO_TENANT, store.store_id, CreateVerifierRequest(username="clerk", password=verifier_password))
     members = MembersRepo()
     for openid in DEMO_MEMBERS:
-        members.record_login(DEMO_APP, member_id_for(DEMO_APP, openid), openid, created.app.created_at, "demo-device", openid.title(), None)
+        member_id = member_id_for(DEMO_APP, openid)
+        code = invite_code_for(member_id)
+        members.record_login(DEMO_APP, member_id, openid, app.created_at, "demo-device", openid.title(), None, code)
+        members.put_invite_code(DEMO_APP, code, member_id)
     return Demo(
         tenant_id=DEMO_TENANT,
         app_id=DEMO_APP,

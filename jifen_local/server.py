@@ -77,12 +77,11 @@ def _envelope_handler() -> Any:
     return EnvelopeRequestHandler
 
 
-def lambda_handlers(chalice_app: Any) -> dict[str, Any]:
-    """Chalice's pure Lambda functions (workflow tasks), by name, callable with an event."""
+def lambda_handlers(app_module: Any) -> dict[str, Any]:
+    """Chalice's pure Lambda functions (workflow tasks), by name: the same handlers Lambda would call."""
     handlers: dict[str, Any] = {}
-    for function in getattr(chalice_app, "pure_lambda_functions", []):
-        wrapped = chalice_app.handler_map.get(function.name) if hasattr(chalice_app, "handler_map") else None
-        handler = wrapped or function.func
+    for function in app_module.app.pure_lambda_functions:
+        handler = getattr(app_module, function.name)
         handlers[function.name] = (lambda h: lambda event: h(event, None))(handler)
     return handlers
 
@@ -97,11 +96,12 @@ def start(port: int, out: Path, moto_port: int = 0) -> tuple[Any, Any, dict[str,
     import app as app_module
 
     chalice_app = app_module.app
-    handlers = lambda_handlers(chalice_app)
-    machines = resources.provision(
-        local_cloud.endpoint, TABLE, BUCKET, [resources.function_name(n).removeprefix("jifen-local-") for n in handlers]
-    )
+    handlers = lambda_handlers(app_module)
+    machines = resources.provision(local_cloud.endpoint, TABLE, BUCKET, list(handlers))
     configure_environment(local_cloud.endpoint, machines)
+    from chalicelib.config import get_settings
+
+    get_settings.cache_clear()  # the state machine ARNs exist only now
     for name, handler in handlers.items():
         cloud.LAMBDA_HANDLERS[resources.function_name(name)] = handler
 

@@ -8,10 +8,10 @@ from chalice.app import Response
 from pydantic import ValidationError as PydanticValidationError
 
 from chalicelib.api.http import Api, current_operator, ok, parse_body, pydantic_details, query, query_day, query_int
-from chalicelib.auth import ANY_OPERATOR, MANAGERS, OWNER
+from chalicelib.auth import ANY_OPERATOR, MANAGERS, OWNER, operator
 from chalicelib.clock import iso
 from chalicelib.errors import ValidationFailed
-from chalicelib.logic import accounts, apps, expiry_jobs, levels, tasks
+from chalicelib.logic import accounts, apps, expiry_jobs, levels, receipts, tasks
 from chalicelib.models.api import (
     AppList,
     AppOut,
@@ -40,6 +40,8 @@ from chalicelib.models.api import (
     VerifierOut,
     secret_hint,
 )
+from chalicelib.models.domain import Role
+from chalicelib.models.receipts import ReceiptOut, ReviewDecision, ReviewItem, ReviewQueue
 from chalicelib.models.tasks import Level, LevelLadder, Task, TaskIn
 
 admin = Api(__name__, tag="admin")
@@ -310,3 +312,40 @@ def get_outbox(app_id: str) -> Response:
     day = query_day()
     items, cursor = expiry_jobs.outbox(app, day, query("cursor"), query_int("limit", 100, low=1, high=500))
     return ok(OutboxPage(day=day, items=[OutboxEntry.model_validate(item) for item in items], cursor=cursor))
+
+
+# --- receipt review (K3) ---------------------------------------------------------------------------
+
+REVIEWERS = operator(Role.OWNER, Role.OPERATOR, Role.REVIEWER)
+
+
+@admin.endpoint(
+    "/v1/admin/apps/{app_id}/receipts",
+    auth=REVIEWERS,
+    response=ReviewQueue,
+    query=("cursor", "limit"),
+    summary="Receipts waiting for review, oldest first, with image links",
+    errors=(404,),
+)
+def review_queue(app_id: str) -> Response:
+    app = apps.get_app(current_operator().tenant_id, app_id)
+    items, cursor = receipts.review_queue(app, query("cursor"), query_int("limit", 50, low=1, high=100))
+    out = [
+        ReviewItem(**r.model_dump(include=set(ReviewItem.model_fields) - {"image_urls"}), image_urls=receipts.image_urls(r)) for r in items
+    ]
+    return ok(ReviewQueue(items=out, cursor=cursor))
+
+
+@admin.endpoint(
+    "/v1/admin/apps/{app_id}/receipts/{receipt_id}/decision",
+    methods=("POST",),
+    auth=REVIEWERS,
+    body=ReviewDecision,
+    response=ReceiptOut,
+    summary="Approve (points, once) or reject (with a reason) a receipt",
+    errors=(400, 404, 409),
+)
+def decide_receipt(app_id: str, receipt_id: str) -> Response:
+    app = apps.get_app(current_operator().tenant_id, app_id)
+    receipt = receipts.decide(app, receipt_id, current_operator().username, parse_body(ReviewDecision))
+    return ok(ReceiptOut(**receipt.model_dump(include=set(ReceiptOut.model_fields))))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from chalice.app import Response
 
-from chalicelib.api.http import Api, current_member, header, ok, query, query_int
+from chalicelib.api.http import Api, current_member, header, ok, parse_body, query, query_int
 from chalicelib.auth import MEMBER
 from chalicelib.dal.apps import AppsRepo
 from chalicelib.errors import NotFound, ValidationFailed
-from chalicelib.logic import expiry, levels, points, tasks
+from chalicelib.logic import expiry, levels, points, receipts, tasks
 from chalicelib.models.api import (
     CheckinOut,
     CompletionOut,
@@ -21,6 +21,7 @@ from chalicelib.models.api import (
     MeOut,
 )
 from chalicelib.models.domain import App
+from chalicelib.models.receipts import Receipt, ReceiptCreated, ReceiptOut, ReceiptRequest, UploadSlot
 
 member = Api(__name__, tag="member")
 
@@ -137,3 +138,55 @@ def complete_task(task_id: str) -> Response:
     outcome = tasks.complete(caller_app(), current_member().member_id, task_id, idempotency_key=key)
     entry = LedgerEntryOut(**outcome.entry.model_dump()) if outcome.entry else None
     return ok(CompletionOut(applied=outcome.applied, points=entry.delta if entry else 0, entry=entry, balance=outcome.balance))
+
+
+def _receipt_out(receipt: Receipt) -> ReceiptOut:
+    return ReceiptOut(**receipt.model_dump(include=set(ReceiptOut.model_fields)))
+
+
+@member.endpoint(
+    "/v1/tasks/{task_id}/receipts",
+    methods=("POST",),
+    auth=MEMBER,
+    body=ReceiptRequest,
+    response=ReceiptCreated,
+    status=201,
+    summary="Start a receipt: presigned upload URLs and the receipt id; points after review",
+    errors=(404, 409),
+)
+def create_receipt(task_id: str) -> Response:
+    caller = current_member()
+    receipt, urls = receipts.create(caller_app(), caller.member_id, caller.openid, task_id, parse_body(ReceiptRequest))
+    slots = [UploadSlot(key=key, url=url, headers={"Content-Type": f"image/{key.rsplit('.', 1)[1]}"}) for key, url in urls]
+    return ok(
+        ReceiptCreated(
+            receipt_id=receipt.receipt_id, uploads=slots, submit_path=f"/v1/tasks/{task_id}/receipts/{receipt.receipt_id}/submit"
+        ),
+        status=201,
+    )
+
+
+@member.endpoint(
+    "/v1/tasks/{task_id}/receipts/{receipt_id}/submit",
+    methods=("POST",),
+    auth=MEMBER,
+    response=ReceiptOut,
+    summary="After uploading: send the receipt to review (starts the review workflow)",
+    errors=(400, 404),
+)
+def submit_receipt(task_id: str, receipt_id: str) -> Response:
+    return ok(_receipt_out(receipts.submit(caller_app(), current_member().member_id, task_id, receipt_id)))
+
+
+@member.endpoint(
+    "/v1/tasks/{task_id}/receipts/{receipt_id}",
+    auth=MEMBER,
+    response=ReceiptOut,
+    summary="A receipt's review status and reason",
+    errors=(404,),
+)
+def get_receipt(task_id: str, receipt_id: str) -> Response:
+    receipt = receipts.get_own(caller_app(), current_member().member_id, receipt_id)
+    if receipt.task_id != task_id:
+        raise NotFound("Receipt not found")
+    return ok(_receipt_out(receipt))

@@ -47,13 +47,12 @@ def _declared(app: Chalice, request: Request) -> bool:
 
 
 def http_middleware(app: Chalice) -> Callable[[Request, Callable[[Request], Response]], Response]:
-    max_body = get_settings().max_body_bytes
-
     def jifen_http(event: Request, get_response: Callable[[Request], Response]) -> Response:
         state = begin_request(event)
         log = logger()
         log.set_correlation_id(state.request_id)
         try:
+            max_body = get_settings().max_body_bytes
             body_size = len(event.raw_body or b"")
             if body_size > max_body:
                 response = Response(status_code=413, body=error_body("PAYLOAD_TOO_LARGE", f"Request body is larger than {max_body} bytes"))

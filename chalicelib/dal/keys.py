@@ -109,3 +109,14 @@ INDEX_SK = "INDEX"
 
 def outbox_pk(app_id: str, day: str) -> str:
     return f"APP#{app_id}#OUTBOX#{day}"
+
+
+def receipt_pk(app_id: str, receipt_id: str) -> str:
+    return f"APP#{app_id}#RECEIPT#{receipt_id}"
+
+
+RECEIPT_SK = "RECEIPT"
+
+
+def review_queue_gsi(app_id: str, status: str) -> str:
+    return f"APP#{app_id}#RECEIPTS#{status}"
