@@ -22,7 +22,7 @@ def sign_server_request(key: str, method: str, path: str, timestamp: str, nonce:
 
 
 def check_timestamp(timestamp: str, now_epoch: int, window: int) -> int:
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         raise Unauthorized("Timestamp is missing or not unix seconds")
     value = int(timestamp)
     if abs(now_epoch - value) > window:
