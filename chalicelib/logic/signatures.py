@@ -45,7 +45,10 @@ def verify_server_request(
     check_timestamp(timestamp, now_epoch, window)
     if not (MIN_NONCE_LENGTH <= len(nonce) <= MAX_NONCE_LENGTH) or not nonce.isascii() or not nonce.isprintable():
         raise Unauthorized(f"Nonce must be {MIN_NONCE_LENGTH}-{MAX_NONCE_LENGTH} printable characters")
-    if not any(hmac.compare_digest(sign_server_request(key, method, path, timestamp, nonce, body), signature.lower()) for key in keys):
+    if not any(
+        hmac.compare_digest(sign_server_request(key, method, path, timestamp, nonce, body).encode(), signature.lower().encode())
+        for key in keys
+    ):
         raise Unauthorized("Signature does not match")
 
 
@@ -67,6 +70,6 @@ def verify_webhook(secrets: Iterable[str], header: str, body: bytes, now_epoch: 
     check_timestamp(timestamps[0], now_epoch, window)
     for secret in secrets:
         expected = sign_webhook(secret, timestamps[0], body).split("v1=")[1]
-        if any(hmac.compare_digest(expected, mac.lower()) for mac in macs):
+        if any(hmac.compare_digest(expected.encode(), mac.lower().encode()) for mac in macs):
             return
     raise Unauthorized("Webhook signature does not match")
