@@ -83,15 +83,21 @@ def test_second_login_finds_the_same_member(api: Any, aws: Any, tenant: Tenant) 
 
 
 def test_member_token_reads_its_own_profile(api: Any, tenant: Tenant) -> None:
-    # Given a member logged in with nickname and birthday vouched for by the tenant
+    # Given a new member logged in with a nickname vouched for by the tenant
     session = login(api, tenant.app_id, login_token(tenant.login_secret, "openid-7", nickname="Bo", birthday="1991-07-07")).json_body
     # When they call GET /v1/me with their token
     response = call(api, "GET", "/v1/me", headers=bearer(session["token"]))
-    # Then they see their own profile in acme's app
+    # Then they see their own profile in acme's app, with the API.md fields of a member who has earned nothing yet
     assert response.status_code == 200, response.json_body
     me = response.json_body
-    assert (me["openid"], me["app_id"], me["member_id"]) == ("openid-7", tenant.app_id, session["member"]["member_id"])
-    assert (me["nickname"], me["birthday"]) == ("Bo", "1991-07-07")
+    assert (me["openid"], me["app_id"], me["member_id"], me["nickname"]) == (
+        "openid-7",
+        tenant.app_id,
+        session["member"]["member_id"],
+        "Bo",
+    )
+    assert (me["balance"], me["growth"], me["expiring"]) == (0, 0, [])
+    assert "level" in me
 
 
 def test_same_openid_in_two_apps_is_two_members(api: Any, aws: Any, tenant: Tenant) -> None:
