@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from chalicelib.adapters.signing_key import signing_key
 from chalicelib.clock import Clock, SystemClock, epoch
@@ -76,10 +77,16 @@ class VerifierPrincipal:
 
 @dataclass(frozen=True)
 class AppPrincipal:
-    """A tenant backend (server-to-server) or a provider's webhook, acting for one app."""
+    """A tenant backend (server-to-server) or a provider's webhook, acting for one app.
+
+    For providers with their own format, verifying the signature yields the event (``event``), or
+    ``ignored`` for a genuine callback that carries nothing to apply.
+    """
 
     tenant_id: str
     app: App
+    event: Any = None
+    ignored: bool = False
 
 
 Principal = MemberPrincipal | OperatorPrincipal | VerifierPrincipal | AppPrincipal | None
@@ -155,13 +162,15 @@ def _authenticate_server(creds: Credentials, apps: AppsRepo, requests: RequestsR
     return AppPrincipal(tenant_id=app.tenant_id, app=app)
 
 
-WEBHOOK_PROVIDERS_WITH_GENERIC_SIGNATURE = frozenset({"generic"})
+PAYMENT_PROVIDERS = frozenset({"wechatpay", "douyin"})
 
 
 def _authenticate_webhook(creds: Credentials, apps: AppsRepo, now: int) -> AppPrincipal:
     app_id = creds.path_params.get("app_id", "")
     provider = creds.path_params.get("provider", "")
-    if provider not in WEBHOOK_PROVIDERS_WITH_GENERIC_SIGNATURE:
+    if provider in PAYMENT_PROVIDERS and creds.path.startswith("/v1/webhooks/payments/"):
+        return _authenticate_provider(creds, apps, app_id, provider, now)
+    if provider != "generic":
         raise NotFound(f"Unknown webhook provider '{provider[:32]}'")
     header = creds.headers.get("x-jifen-webhook-signature") or ""
     if not header:
@@ -172,3 +181,24 @@ def _authenticate_webhook(creds: Credentials, apps: AppsRepo, now: int) -> AppPr
         raise Unauthorized("Webhook signature does not match")
     signatures.verify_webhook(secrets.webhook_secret.accepted(now), header, creds.body, now, get_settings().signature_window_seconds)
     return AppPrincipal(tenant_id=app.tenant_id, app=app)
+
+
+def _authenticate_provider(creds: Credentials, apps: AppsRepo, app_id: str, provider: str, now: int) -> AppPrincipal:
+    """WeChat Pay / Douyin: the adapter verifies the provider's signature before it parses anything."""
+    from chalicelib.adapters.douyin import Douyin
+    from chalicelib.adapters.payments import DouyinConfig, UnsupportedEvent
+    from chalicelib.adapters.wechatpay import WechatPay
+    from chalicelib.logic import providers, webhooks
+
+    app = apps.get_cached(app_id) if len(app_id) <= 64 else None
+    config = providers.cached(app, provider) if app else None
+    if app is None or config is None:
+        raise NotFound(f"Webhook provider '{provider}' is not configured for this app")
+    lookup = webhooks.openid_lookup(app)
+    adapter = Douyin(config, lookup) if isinstance(config, DouyinConfig) else WechatPay(config, lookup)
+    headers = {name.lower(): value for name, value in creds.headers.items()}
+    try:
+        event = adapter.parse(headers, creds.body, now, get_settings().signature_window_seconds)
+    except UnsupportedEvent:
+        return AppPrincipal(tenant_id=app.tenant_id, app=app, ignored=True)
+    return AppPrincipal(tenant_id=app.tenant_id, app=app, event=event)

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from chalice.app import Response
 from pydantic import ValidationError as PydanticValidationError
 
+from chalicelib.adapters.payments import DouyinConfig, WechatPayConfig
 from chalicelib.api.http import Api, current_operator, ok, parse_body, pydantic_details, query, query_day, query_int
 from chalicelib.auth import ANY_OPERATOR, MANAGERS, OWNER, operator
 from chalicelib.clock import iso
 from chalicelib.errors import ValidationFailed
-from chalicelib.logic import accounts, apps, expiry_jobs, levels, receipts, tasks
+from chalicelib.logic import accounts, apps, expiry_jobs, levels, providers, receipts, tasks
 from chalicelib.models.api import (
     AppList,
     AppOut,
@@ -29,6 +30,7 @@ from chalicelib.models.api import (
     OperatorOut,
     OutboxEntry,
     OutboxPage,
+    ProviderList,
     RotateSecretsRequest,
     RotateSecretsResponse,
     StoreList,
@@ -349,3 +351,48 @@ def decide_receipt(app_id: str, receipt_id: str) -> Response:
     app = apps.get_app(current_operator().tenant_id, app_id)
     receipt = receipts.decide(app, receipt_id, current_operator().username, parse_body(ReviewDecision))
     return ok(ReceiptOut(**receipt.model_dump(include=set(ReceiptOut.model_fields))))
+
+
+# --- payment providers -----------------------------------------------------------------------------
+
+
+@admin.endpoint(
+    "/v1/admin/apps/{app_id}/providers/wechatpay",
+    methods=("PUT",),
+    auth=OWNER,
+    body=WechatPayConfig,
+    response=ProviderList,
+    summary="Configure WeChat Pay v3 notifications (platform key, serial, APIv3 key)",
+    errors=(400, 404),
+)
+def put_wechatpay(app_id: str) -> Response:
+    app = apps.get_app(current_operator().tenant_id, app_id)
+    providers.configure(app, parse_body(WechatPayConfig))
+    return ok(ProviderList(items=providers.masked(app)))
+
+
+@admin.endpoint(
+    "/v1/admin/apps/{app_id}/providers/douyin",
+    methods=("PUT",),
+    auth=OWNER,
+    body=DouyinConfig,
+    response=ProviderList,
+    summary="Configure Douyin payment callbacks (token)",
+    errors=(400, 404),
+)
+def put_douyin(app_id: str) -> Response:
+    app = apps.get_app(current_operator().tenant_id, app_id)
+    providers.configure(app, parse_body(DouyinConfig))
+    return ok(ProviderList(items=providers.masked(app)))
+
+
+@admin.endpoint(
+    "/v1/admin/apps/{app_id}/providers",
+    auth=ANY_OPERATOR,
+    response=ProviderList,
+    summary="Configured payment providers (secrets masked)",
+    errors=(404,),
+)
+def list_providers(app_id: str) -> Response:
+    app = apps.get_app(current_operator().tenant_id, app_id)
+    return ok(ProviderList(items=providers.masked(app)))

@@ -7,6 +7,7 @@ member, cycle full) are still recorded so the provider gets its 2xx and stops re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -129,7 +130,9 @@ def handle_payment(
             return _record_only(spec, requests)
         task, points = earning[0]
         order_guard = GuardSpec(
-            pk=keys.app_guard_pk(app.app_id, "order", event.order_id), sk=keys.GUARD_SK, result={"order_id": event.order_id}
+            pk=keys.app_guard_pk(app.app_id, "order", event.order_id),
+            sk=keys.GUARD_SK,
+            result={"order_id": event.order_id, "openid": event.openid},
         )
 
         def credit(profiles: list[PointsProfile]) -> Commit:
@@ -216,3 +219,16 @@ def handle_ad(
         )
 
     return _apply(app, member_id, spec, credit, points_repo, requests)
+
+
+def openid_lookup(app: App, repo: PointsRepo | None = None) -> Callable[[str], str | None]:
+    """Who paid for an order (for refund callbacks that do not say): from the order's consumption guard."""
+
+    def lookup(order_id: str) -> str | None:
+        first = (repo or PointsRepo()).get_guard(
+            GuardSpec(pk=keys.app_guard_pk(app.app_id, "order", order_id), sk=keys.GUARD_SK, result={})
+        )
+        openid = first[0].get("openid") if first else None
+        return openid if isinstance(openid, str) else None
+
+    return lookup

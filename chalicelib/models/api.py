@@ -478,3 +478,7 @@ class OutboxPage(BaseModel):
     day: str
     items: list[OutboxEntry]
     cursor: str | None
+
+
+class ProviderList(BaseModel):
+    items: list[dict[str, Any]]
