@@ -50,13 +50,15 @@ def chalice_packaging(region: str) -> Iterator[None]:
 
     - it needs a region (for service principals) even though nothing calls AWS;
     - it imports the project's ``app`` module (infra/app.py must not shadow it);
-    - it copies the stage's environment variables (CDK tokens) into ``os.environ``;
+    - it copies the stage's environment variables (CDK tokens) into ``os.environ``, where the
+      app's cached settings could pick them up;
     - concurrent synths (pytest-xdist, synth.sh) share .chalice/deployments: one at a time.
     """
     saved_environ = dict(os.environ)
     saved_path = list(sys.path)
     saved_app = sys.modules.get("app")
     saved_dont_write_bytecode = sys.dont_write_bytecode
+    settings_was_cached = _settings_cached()
     repo_app = REPO_ROOT / "app.py"
     if saved_app is not None and Path(getattr(saved_app, "__file__", "") or "").resolve() != repo_app:
         del sys.modules["app"]
@@ -76,3 +78,14 @@ def chalice_packaging(region: str) -> Iterator[None]:
             sys.dont_write_bytecode = saved_dont_write_bytecode
             if saved_app is not None:
                 sys.modules["app"] = saved_app
+            if not settings_was_cached and _settings_cached():
+                # Importing the app may read settings while os.environ holds CDK tokens: forget them.
+                sys.modules["chalicelib.config"].get_settings.cache_clear()
+
+
+def _settings_cached() -> bool:
+    """Whether the app's cached settings (chalicelib.config.get_settings) hold a value in this process."""
+    config = sys.modules.get("chalicelib.config")
+    get_settings = getattr(config, "get_settings", None)
+    cache_info = getattr(get_settings, "cache_info", None)
+    return bool(cache_info and cache_info().currsize)

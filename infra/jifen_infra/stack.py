@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Stack, Tags
+from aws_cdk import CfnElement, CfnOutput, Stack, Tags
 from constructs import Construct
 
 from jifen_infra.alarms import AlarmsConstruct
@@ -53,7 +53,9 @@ class JifenStack(Stack):
             "xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions; "
             "every other statement of the functions' role names its resources.",
         )
-        bucket_id = self.get_logical_id(self.uploads.bucket.node.default_child)
+        cfn_bucket = self.uploads.bucket.node.default_child
+        assert isinstance(cfn_bucket, CfnElement)
+        bucket_id = self.get_logical_id(cfn_bucket)
         acknowledge(
             api.role,
             f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/*]",
