@@ -122,8 +122,8 @@ def _sign(tenant: Tenant, **kwargs: Any) -> dict[str, str]:
     "make_headers",
     [
         lambda t: server_headers(t.app_id, "not-the-apps-server-key-0123456789", "GET", MEMBER_PATH),
-        lambda t: _sign(t, timestamp=int(time.time()) - 301),
-        lambda t: _sign(t, timestamp=int(time.time()) + 301),
+        lambda t: _sign(t, timestamp=int(time.time()) - 400),
+        lambda t: _sign(t, timestamp=int(time.time()) + 400),
         lambda t: _sign(t, nonce="short-nonce"),
         lambda t: server_headers("app_unknown", t.server_key, "GET", MEMBER_PATH),
         lambda t: server_headers(t.app_id, t.server_key, "GET", "/v1/server/members/openid-2"),
@@ -247,8 +247,8 @@ def _forged(tenant: Tenant, body: bytes) -> dict[str, str]:
     [
         lambda t, body: _forged(t, body),
         lambda t, body: webhook_headers("not-the-apps-webhook-secret-0123456789", body),
-        lambda t, body: webhook_headers(t.webhook_secret, body, timestamp=int(time.time()) - 301),
-        lambda t, body: webhook_headers(t.webhook_secret, body, timestamp=int(time.time()) + 301),
+        lambda t, body: webhook_headers(t.webhook_secret, body, timestamp=int(time.time()) - 400),
+        lambda t, body: webhook_headers(t.webhook_secret, body, timestamp=int(time.time()) + 400),
         lambda t, body: webhook_headers(t.webhook_secret, body + b" "),
         lambda t, body: {"content-type": "application/json"},
         lambda t, body: {"content-type": "application/json", "X-Jifen-Webhook-Signature": "garbage"},
