@@ -13,6 +13,7 @@ from typing import Any
 from chalicelib.adapters.signing_key import signing_key
 from chalicelib.clock import Clock, SystemClock, epoch
 from chalicelib.config import get_settings
+from chalicelib.dal import request_guard
 from chalicelib.dal.apps import AppsRepo
 from chalicelib.dal.requests import RequestsRepo
 from chalicelib.errors import Forbidden, NotFound, Unauthorized
@@ -156,10 +157,20 @@ def _authenticate_server(creds: Credentials, apps: AppsRepo, requests: RequestsR
     signatures.verify_server_request(
         secrets.server_key.accepted(now), creds.method, creds.path, timestamp, nonce, signature, creds.body, now, window
     )
-    # Only a correctly signed request spends a nonce, so nobody can burn a tenant's nonces.
-    if not requests.use_nonce(app_id, nonce, expires_at=now + 2 * window):
-        raise Unauthorized("Nonce was already used")
+    # Only a correctly signed request spends a nonce, so nobody can burn a tenant's nonces. It is spent
+    # with the request's own transaction (or right after the view): see dal/request_guard.py.
+    request_guard.hold(request_guard.PendingNonce(app_id=app_id, nonce=nonce, expires_at=now + 2 * window))
     return AppPrincipal(tenant_id=app.tenant_id, app=app)
+
+
+def spend_pending_nonce(requests: RequestsRepo | None = None) -> None:
+    """After the view: a signed request that wrote nothing still spends its nonce; a replay is refused."""
+    nonce = request_guard.pending()
+    if nonce is None:
+        return
+    nonce.spent = True
+    if not (requests or RequestsRepo()).use_nonce(nonce.app_id, nonce.nonce, expires_at=nonce.expires_at):
+        raise Unauthorized("Nonce was already used")
 
 
 PAYMENT_PROVIDERS = frozenset({"wechatpay", "douyin"})

@@ -24,12 +24,12 @@ os.environ.update(
 )
 os.environ.pop("JIFEN_DYNAMODB_ENDPOINT", None)
 
-import boto3  # noqa: E402
-import pytest  # noqa: E402
-from moto import mock_aws  # noqa: E402
+import boto3
+import pytest
+from moto import mock_aws
 
-from chalicelib.dal import schema  # noqa: E402
-from chalicelib.dal.apps import config_cache  # noqa: E402
+from chalicelib.dal import schema
+from chalicelib.dal.apps import config_cache
 
 TENANT = "acme"
 OWNER = ("owner", "owner-password-1")

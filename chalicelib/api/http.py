@@ -26,8 +26,10 @@ from chalicelib.auth import (
     Principal,
     VerifierPrincipal,
     authenticate,
+    spend_pending_nonce,
 )
-from chalicelib.errors import JifenError, ValidationFailed
+from chalicelib.dal import request_guard
+from chalicelib.errors import JifenError, Unauthorized, ValidationFailed
 from chalicelib.observability import logger
 
 M = TypeVar("M", bound=BaseModel)
@@ -117,7 +119,7 @@ def parse_body(model: type[M]) -> M:
     raw = raw_body()
     try:
         data = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ValidationFailed("Request body is not valid JSON", details=[{"field": "body", "problem": "malformed JSON"}]) from None
     if not isinstance(data, dict):
         raise ValidationFailed("Request body must be a JSON object", details=[{"field": "body", "problem": "not an object"}])
@@ -194,8 +196,17 @@ def _run_view(spec: RouteSpec, view: Callable[..., Any], path_params: dict[str, 
             body=raw_body(),
             path_params=path_params,
         )
+        request_guard.hold(None)
         current.principal = authenticate(spec.auth, creds)
-        return view(**path_params)
+        try:
+            response = view(**path_params)
+        except JifenError:
+            spend_pending_nonce()
+            raise
+        except request_guard.NonceReplayed:
+            raise Unauthorized("Nonce was already used") from None
+        spend_pending_nonce()
+        return response
     except JifenError as exc:
         if exc.status >= 500:
             logger().warning("upstream failure", extra={"code": exc.code, "error": exc.message})

@@ -8,9 +8,9 @@ from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib.dal import keys
+from chalicelib.dal import keys, request_guard
 from chalicelib.dal.common import cancellation_reasons, decode_cursor, encode_cursor, transaction
-from chalicelib.dal.models import CounterItem, GuardItem, LedgerItem, MemberItem, WebhookEventItem
+from chalicelib.dal.models import CounterItem, GuardItem, LedgerItem, MemberItem, NonceItem, WebhookEventItem
 from chalicelib.errors import LimitReached
 from chalicelib.models.domain import LedgerEntry, Page, PointsProfile
 
@@ -163,6 +163,10 @@ class PointsRepo:
         tx = _TransactionBuilder()
         for part in [commit, *commit.others]:
             self._add(tx, part)
+        nonce = request_guard.pending()
+        if nonce is not None:
+            nonce_item = NonceItem(PK=keys.nonce_pk(nonce.app_id, nonce.nonce), SK=keys.NONCE_SK, kind="nonce", ttl=nonce.expires_at)
+            tx.save(nonce_item, condition=NonceItem.PK.does_not_exist(), label=("nonce", nonce))
         order = tx.order()
         try:
             tx.commit()
@@ -173,6 +177,8 @@ class PointsRepo:
             for (what, spec), reason in zip(order, reasons, strict=False):
                 if reason != "ConditionalCheckFailed":
                     continue
+                if what == "nonce":
+                    raise request_guard.NonceReplayed from exc
                 if what == "guard":
                     raise DuplicateEffect(spec) from exc
                 if what == "counter":
@@ -181,6 +187,8 @@ class PointsRepo:
             if any(reason in ("ConditionalCheckFailed", "TransactionConflict") for reason in reasons):
                 raise VersionConflict from exc
             raise
+        if nonce is not None:
+            nonce.spent = True
 
     def _add(self, tx: _TransactionBuilder, part: Commit) -> None:
         pk = keys.member_pk(part.app_id, part.member_id)

@@ -159,7 +159,8 @@ def execute(
             first = repo.get_guard(dup.guard)
             if first is None:  # expired webhook record or a guard without a stored result: nothing to add
                 return Outcome(applied=False, entry=None, balance=profiles[0].balance)
-            return _duplicate(first, expected_fingerprint if dup.guard == guard else None, profiles[0].balance)
+            same = guard is not None and (dup.guard.pk, dup.guard.sk) == (guard.pk, guard.sk)
+            return _duplicate(first, expected_fingerprint if same else None, profiles[0].balance)
         except VersionConflict:
             time.sleep(random.uniform(0, 0.004) * min(attempt + 1, 10))  # noqa: S311 (jitter, not security)
             continue

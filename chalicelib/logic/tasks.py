@@ -121,6 +121,8 @@ def counter_for(app: App, member_id: str, task: Task, at: datetime) -> CounterSp
 
 def streak_after(last_day: str | None, streak: int, today: date) -> int:
     """Consecutive days including today: a missed day starts over at 1."""
+    if last_day == today.isoformat():
+        return max(streak, 1)
     if last_day == (today - timedelta(days=1)).isoformat():
         return streak + 1
     return 1

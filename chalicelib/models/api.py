@@ -98,7 +98,7 @@ class AppFields(Strict):
 
 
 class CreateAppRequest(AppFields):
-    login_mode: LoginMode = LoginMode.JWT
+    login_mode: LoginMode = Field(default=LoginMode.JWT, strict=False)
     login_callback_url: str | None = Field(default=None, max_length=1024)
 
     @model_validator(mode="after")
@@ -116,7 +116,7 @@ class UpdateAppRequest(Strict):
     time_zone: str | None = Field(default=None, max_length=64)
     expiry_policy: ExpiryPolicy | None = None
     daily_earn_cap: int | None = Field(default=None, ge=1, le=1_000_000_000)
-    login_mode: LoginMode | None = None
+    login_mode: LoginMode | None = Field(default=None, strict=False)
     login_callback_url: str | None = Field(default=None, max_length=1024)
     version: int = Field(ge=1, description="the version read; the update fails with 409 CONFLICT if it changed")
 
@@ -197,7 +197,7 @@ class AppList(BaseModel):
 class CreateOperatorRequest(Strict):
     username: str = Field(pattern=USERNAME_PATTERN)
     password: str = Field(min_length=10, max_length=256)
-    role: Role
+    role: Role = Field(strict=False)
 
 
 class OperatorOut(BaseModel):

@@ -24,7 +24,7 @@ class LoginMode(StrEnum):
 class ExpiryPolicy(BaseModel):
     """When earned points expire: end of the Nth month / year after earning, N days later, or never."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     type: Literal["never", "end_of_nth_month", "end_of_nth_year", "rolling_days"] = "never"
     n: int | None = Field(default=None, ge=0, le=3650)
