@@ -1,6 +1,6 @@
 """Jifen's Chalice app: registers blueprints, middleware, schedules and workflow tasks. Nothing else."""
 
-from chalice.app import Chalice, ConvertToMiddleware, Cron, Rate
+from chalice.app import Chalice, Cron, Rate
 
 from chalicelib.api import middleware
 from chalicelib.api.admin import admin
@@ -10,7 +10,6 @@ from chalicelib.api.server import server
 from chalicelib.api.verifier import verifier
 from chalicelib.api.webhooks import hooks
 from chalicelib.jobs import expiry
-from chalicelib.observability import logger
 from chalicelib.workflows import receipts
 
 app = Chalice(app_name="jifen", configure_logs=False)
@@ -19,11 +18,7 @@ app.experimental_feature_flags.update(["BLUEPRINTS"])
 for blueprint in (public, member, admin, verifier, server, hooks):
     app.register_blueprint(blueprint)
 
-middleware.register(
-    app,
-    ConvertToMiddleware(logger().inject_lambda_context(clear_state=True)),
-    middleware.http_middleware(app),
-)
+middleware.register(app, middleware.powertools_logging, middleware.http_middleware(app))
 
 # Lambda handlers are "app.<name>": each registered function is also a module attribute of that name.
 expire_points = app.schedule(Rate(1, unit=Rate.HOURS), name="expire_points")(expiry.expire_points)

@@ -84,3 +84,17 @@ def http_middleware(app: Chalice) -> Callable[[Request, Callable[[Request], Resp
 def register(app: Chalice, *handlers: Any) -> None:
     for handler in handlers:
         app.register_middleware(handler, "http")
+
+
+_logging: Any = None
+
+
+def powertools_logging(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Powertools' inject_lambda_context as middleware, built on the first request (its import is ~100 ms)."""
+    global _logging
+    if _logging is None:
+        from chalice.app import ConvertToMiddleware
+
+        _logging = ConvertToMiddleware(logger().inject_lambda_context(clear_state=True))
+    response: Response = _logging(event, get_response)
+    return response

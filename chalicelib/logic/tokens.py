@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-import jwt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib.errors import Unauthorized
@@ -18,12 +17,16 @@ LEEWAY_SECONDS = 30
 
 
 def issue(key: str, typ: TokenType, claims: dict[str, Any], now_epoch: int, ttl: int) -> str:
+    import jwt  # lazy: PyJWT pulls in cryptography (~100 ms) and only token routes need it
+
     payload = {**claims, "iss": ISSUER, "aud": f"jifen:{typ}", "iat": now_epoch, "exp": now_epoch + ttl}
     return jwt.encode(payload, key, algorithm="HS256")
 
 
 def verify(key: str, typ: TokenType, token: str, now_epoch: int) -> dict[str, Any]:
     """Claims of a valid, unexpired token of this type; Unauthorized otherwise (forged, expired, wrong type)."""
+    import jwt
+
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -64,6 +67,8 @@ class LoginClaims(BaseModel):
 
 def verify_login_token(secrets: list[str], token: str, now_epoch: int) -> LoginClaims:
     """The tenant-signed HS256 JWT of API.md: aud "jifen", exp at most 10 minutes after iat."""
+    import jwt
+
     last_error: Exception | None = None
     for secret in secrets:
         try:

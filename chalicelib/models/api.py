@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from chalicelib.models.base import Model
 from chalicelib.models.domain import (
     SECRET_NAMES,
     App,
@@ -24,7 +25,7 @@ ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 USERNAME_PATTERN = r"^[A-Za-z0-9_.@-]{3,64}$"
 
 
-class Strict(BaseModel):
+class Strict(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -44,7 +45,7 @@ class MemberLoginRequest(Strict):
         return self
 
 
-class MemberOut(BaseModel):
+class MemberOut(Model):
     member_id: str
     openid: str
     nickname: str | None
@@ -55,7 +56,7 @@ class MemberOut(BaseModel):
         return cls(member_id=member.member_id, openid=member.openid, nickname=member.nickname, created_at=member.created_at)
 
 
-class MemberLoginResponse(BaseModel):
+class MemberLoginResponse(Model):
     token: str
     expires_in: int
     member: MemberOut
@@ -73,7 +74,7 @@ class VerifierLoginRequest(Strict):
     password: str = Field(min_length=1, max_length=256)
 
 
-class TokenResponse(BaseModel):
+class TokenResponse(Model):
     token: str
     expires_in: int
     role: Role | None = None
@@ -137,7 +138,7 @@ def secret_hint(value: str) -> str:
     return f"…{value[-4:]}"
 
 
-class AppOut(BaseModel):
+class AppOut(Model):
     app_id: str
     tenant_id: str
     name: str
@@ -157,7 +158,7 @@ class AppOut(BaseModel):
         return cls(**app.model_dump(), secret_hints=hints or {})
 
 
-class AppSecretsOut(BaseModel):
+class AppSecretsOut(Model):
     """Full secret values: shown once, in the response that created them."""
 
     login_secret: str | None = None
@@ -165,7 +166,7 @@ class AppSecretsOut(BaseModel):
     webhook_secret: str | None = None
 
 
-class CreateAppResponse(BaseModel):
+class CreateAppResponse(Model):
     app: AppOut
     secrets: AppSecretsOut
 
@@ -181,12 +182,12 @@ class RotateSecretsRequest(Strict):
         return value
 
 
-class RotateSecretsResponse(BaseModel):
+class RotateSecretsResponse(Model):
     secrets: AppSecretsOut
     previous_valid_until: str | None
 
 
-class AppList(BaseModel):
+class AppList(Model):
     items: list[AppOut]
     cursor: str | None
 
@@ -200,7 +201,7 @@ class CreateOperatorRequest(Strict):
     role: Role = Field(strict=False)
 
 
-class OperatorOut(BaseModel):
+class OperatorOut(Model):
     tenant_id: str
     username: str
     role: Role
@@ -211,7 +212,7 @@ class OperatorOut(BaseModel):
         return cls(tenant_id=operator.tenant_id, username=operator.username, role=operator.role, created_at=operator.created_at)
 
 
-class OperatorList(BaseModel):
+class OperatorList(Model):
     items: list[OperatorOut]
     cursor: str | None
 
@@ -221,7 +222,7 @@ class CreateStoreRequest(Strict):
     address: str | None = Field(default=None, max_length=512)
 
 
-class StoreOut(BaseModel):
+class StoreOut(Model):
     store_id: str
     tenant_id: str
     name: str
@@ -233,7 +234,7 @@ class StoreOut(BaseModel):
         return cls(**store.model_dump())
 
 
-class StoreList(BaseModel):
+class StoreList(Model):
     items: list[StoreOut]
     cursor: str | None
 
@@ -243,13 +244,13 @@ class CreateVerifierRequest(Strict):
     password: str = Field(min_length=10, max_length=256)
 
 
-class VerifierOut(BaseModel):
+class VerifierOut(Model):
     store_id: str
     username: str
     created_at: str
 
 
-class TenantOut(BaseModel):
+class TenantOut(Model):
     tenant_id: str
     name: str
     created_at: str
@@ -258,7 +259,7 @@ class TenantOut(BaseModel):
 # --- member ----------------------------------------------------------------------------------------
 
 
-class ProfileOut(BaseModel):
+class ProfileOut(Model):
     member_id: str
     openid: str
     app_id: str
@@ -271,7 +272,7 @@ class ProfileOut(BaseModel):
 # --- webhooks --------------------------------------------------------------------------------------
 
 
-class WebhookReceipt(BaseModel):
+class WebhookReceipt(Model):
     received: bool = True
     duplicate: bool
     points: int = 0
@@ -303,7 +304,7 @@ class GenericAdEvent(Strict):
     at: str | None = Field(default=None, max_length=40)
 
 
-class Empty(BaseModel):
+class Empty(Model):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -318,7 +319,7 @@ REFERENCE = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:#@/-]+$"
 OPENID = Field(min_length=1, max_length=128)
 
 
-class LedgerEntryOut(BaseModel):
+class LedgerEntryOut(Model):
     id: str
     delta: int
     reason: str
@@ -330,24 +331,24 @@ class LedgerEntryOut(BaseModel):
     note: str | None = None
 
 
-class LedgerPage(BaseModel):
+class LedgerPage(Model):
     items: list[LedgerEntryOut]
     cursor: str | None
 
 
-class Expiring(BaseModel):
+class Expiring(Model):
     date: str
     points: int
 
 
-class LevelOut(BaseModel):
+class LevelOut(Model):
     level_id: str
     name: str
     min_growth: int
     badge_url: str | None = None
 
 
-class MeOut(BaseModel):
+class MeOut(Model):
     member_id: str
     openid: str
     app_id: str
@@ -366,7 +367,7 @@ class MeOut(BaseModel):
     created_at: str | None
 
 
-class CheckinOut(BaseModel):
+class CheckinOut(Model):
     points: int
     streak: int
     bonus: int
@@ -380,7 +381,7 @@ class PointsRequest(Strict):
     reason: str = Field(min_length=1, max_length=128)
 
 
-class PointsResult(BaseModel):
+class PointsResult(Model):
     applied: bool
     entry: LedgerEntryOut | None
     balance: int
@@ -392,7 +393,7 @@ class GrowthRequest(Strict):
     reference: str = REFERENCE
 
 
-class GrowthResult(BaseModel):
+class GrowthResult(Model):
     applied: bool
     entry: LedgerEntryOut | None = None
     balance: int
@@ -413,14 +414,14 @@ class TransferResult(PointsResult):
     credited: int | None = None
 
 
-class CompletionOut(BaseModel):
+class CompletionOut(Model):
     applied: bool
     points: int
     entry: LedgerEntryOut | None
     balance: int
 
 
-class MemberTaskOut(BaseModel):
+class MemberTaskOut(Model):
     task_id: str
     template: str
     title: str
@@ -434,38 +435,38 @@ class MemberTaskOut(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict, description="template-specific fields a client needs (url, ad unit, ...)")
 
 
-class MemberTaskList(BaseModel):
+class MemberTaskList(Model):
     items: list[MemberTaskOut]
 
 
-class TaskReplace(BaseModel):
+class TaskReplace(Model):
     model_config = ConfigDict(extra="forbid")
 
     task: TaskDefinition
     version: int = Field(ge=1, strict=True)
 
 
-class TaskList(BaseModel):
+class TaskList(Model):
     items: list[Task]
 
 
-class LadderIn(BaseModel):
+class LadderIn(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     levels: list[Level] = Field(max_length=50)
     version: int = Field(ge=0, description="the version read (0 when no ladder exists yet)")
 
 
-class LadderOut(BaseModel):
+class LadderOut(Model):
     levels: list[LevelOut]
     version: int
 
 
-class Deleted(BaseModel):
+class Deleted(Model):
     deleted: bool
 
 
-class OutboxEntry(BaseModel):
+class OutboxEntry(Model):
     member_id: str
     openid: str
     expires_on: str
@@ -474,11 +475,11 @@ class OutboxEntry(BaseModel):
     message: str
 
 
-class OutboxPage(BaseModel):
+class OutboxPage(Model):
     day: str
     items: list[OutboxEntry]
     cursor: str | None
 
 
-class ProviderList(BaseModel):
+class ProviderList(Model):
     items: list[dict[str, Any]]

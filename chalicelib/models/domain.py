@@ -6,7 +6,9 @@ from enum import StrEnum
 from typing import Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from chalicelib.models.base import Model
 
 
 class Role(StrEnum):
@@ -21,7 +23,7 @@ class LoginMode(StrEnum):
     CALLBACK = "callback"
 
 
-class ExpiryPolicy(BaseModel):
+class ExpiryPolicy(Model):
     """When earned points expire: end of the Nth month / year after earning, N days later, or never."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -48,13 +50,13 @@ def check_time_zone(value: str) -> str:
     return value
 
 
-class Tenant(BaseModel):
+class Tenant(Model):
     tenant_id: str
     name: str
     created_at: str
 
 
-class Operator(BaseModel):
+class Operator(Model):
     tenant_id: str
     username: str
     role: Role
@@ -63,7 +65,7 @@ class Operator(BaseModel):
     password_hash: str = Field(default="", exclude=True, repr=False)
 
 
-class App(BaseModel):
+class App(Model):
     app_id: str
     tenant_id: str
     name: str
@@ -87,7 +89,7 @@ SecretName = Literal["login_secret", "server_key", "webhook_secret"]
 SECRET_NAMES: tuple[SecretName, ...] = ("login_secret", "server_key", "webhook_secret")
 
 
-class Secret(BaseModel):
+class Secret(Model):
     current: str
     previous: str | None = None
     previous_until: int | None = None
@@ -101,7 +103,7 @@ class Secret(BaseModel):
         return values
 
 
-class AppSecrets(BaseModel):
+class AppSecrets(Model):
     app_id: str
     tenant_id: str
     login_secret: Secret
@@ -113,7 +115,7 @@ class AppSecrets(BaseModel):
         return secret
 
 
-class Member(BaseModel):
+class Member(Model):
     app_id: str
     member_id: str
     openid: str
@@ -125,7 +127,7 @@ class Member(BaseModel):
     logins: int = 0
 
 
-class Store(BaseModel):
+class Store(Model):
     store_id: str
     tenant_id: str
     name: str
@@ -133,7 +135,7 @@ class Store(BaseModel):
     created_at: str
 
 
-class Verifier(BaseModel):
+class Verifier(Model):
     store_id: str
     tenant_id: str
     username: str
@@ -144,7 +146,7 @@ class Verifier(BaseModel):
 T = TypeVar("T")
 
 
-class Page(BaseModel, Generic[T]):
+class Page(Model, Generic[T]):
     items: list[T]
     cursor: str | None = None
 
@@ -152,7 +154,7 @@ class Page(BaseModel, Generic[T]):
 NEVER = "9999-12-31"
 
 
-class PointsProfile(BaseModel):
+class PointsProfile(Model):
     """The points side of a member's profile item, as read (consistently) before a change."""
 
     app_id: str
@@ -180,7 +182,7 @@ class PointsProfile(BaseModel):
     last_login_at: str | None = None
 
 
-class LedgerEntry(BaseModel):
+class LedgerEntry(Model):
     id: str
     delta: int
     reason: str

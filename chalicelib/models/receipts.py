@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from chalicelib.models.base import Model
 
 ReceiptStatus = Literal["uploading", "submitted", "pending", "deciding", "approved", "rejected"]
 
 
-class Receipt(BaseModel):
+class Receipt(Model):
     receipt_id: str
     app_id: str
     member_id: str
@@ -26,27 +28,27 @@ class Receipt(BaseModel):
     points: int | None = None
 
 
-class ReceiptRequest(BaseModel):
+class ReceiptRequest(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     images: int = Field(default=1, ge=1, le=9)
     content_type: Literal["image/jpeg", "image/png", "image/webp"] = "image/jpeg"
 
 
-class UploadSlot(BaseModel):
+class UploadSlot(Model):
     key: str
     url: str
     method: str = "PUT"
     headers: dict[str, str]
 
 
-class ReceiptCreated(BaseModel):
+class ReceiptCreated(Model):
     receipt_id: str
     uploads: list[UploadSlot]
     submit_path: str
 
 
-class ReceiptOut(BaseModel):
+class ReceiptOut(Model):
     receipt_id: str
     task_id: str
     status: ReceiptStatus
@@ -63,12 +65,12 @@ class ReviewItem(ReceiptOut):
     image_urls: list[str]
 
 
-class ReviewQueue(BaseModel):
+class ReviewQueue(Model):
     items: list[ReviewItem]
     cursor: str | None
 
 
-class ReviewDecision(BaseModel):
+class ReviewDecision(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     approve: bool

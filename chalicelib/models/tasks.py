@@ -6,12 +6,14 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from chalicelib.models.base import Model
 
 POINTS = Field(ge=0, le=1_000_000)
 
 
-class Cycle(BaseModel):
+class Cycle(Model):
     """Completions are counted per cycle: N hours, N natural days, N years, or once ever."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -20,7 +22,7 @@ class Cycle(BaseModel):
     n: int = Field(default=1, ge=1, le=366)
 
 
-class TaskCommon(BaseModel):
+class TaskCommon(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     title: str = Field(min_length=1, max_length=64)
@@ -52,7 +54,7 @@ class TaskCommon(BaseModel):
         return self
 
 
-class StreakBonus(BaseModel):
+class StreakBonus(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     streak: int = Field(ge=2, le=366)
@@ -151,7 +153,7 @@ TaskDefinition = Annotated[
 SELF_REPORTED = frozenset({"browse_page", "add_friend", "join_group", "festival"})
 
 
-class TaskIn(BaseModel):
+class TaskIn(Model):
     """Request body for creating / replacing a task."""
 
     model_config = ConfigDict(extra="forbid")
@@ -159,14 +161,14 @@ class TaskIn(BaseModel):
     task: TaskDefinition
 
 
-class Task(BaseModel):
+class Task(Model):
     task_id: str
     version: int
     updated_at: str
     definition: TaskDefinition
 
 
-class Level(BaseModel):
+class Level(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     level_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
@@ -175,7 +177,7 @@ class Level(BaseModel):
     badge_url: str | None = Field(default=None, max_length=1024)
 
 
-class LevelLadder(BaseModel):
+class LevelLadder(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     levels: list[Level] = Field(max_length=50)
