@@ -18,7 +18,7 @@ app.experimental_feature_flags.update(["BLUEPRINTS"])
 for blueprint in (public, member, admin, verifier, server, hooks):
     app.register_blueprint(blueprint)
 
-middleware.register(app, middleware.powertools_logging, middleware.http_middleware(app))
+middleware.register(app, middleware.powertools, middleware.http_middleware(app))
 
 # Lambda handlers are "app.<name>": each registered function is also a module attribute of that name.
 expire_points = app.schedule(Rate(1, unit=Rate.HOURS), name="expire_points")(expiry.expire_points)

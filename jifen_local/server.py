@@ -6,7 +6,6 @@ python -m jifen_local.server [--port 8000] [--out .local/jifen.json]
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import secrets
@@ -77,6 +76,15 @@ def _envelope_handler() -> Any:
     return EnvelopeRequestHandler
 
 
+def _burst_server() -> Any:
+    from chalice.local import ThreadedHTTPServer
+
+    class BurstHTTPServer(ThreadedHTTPServer):
+        request_queue_size = 256  # the default 5 resets connections when 20+ clients arrive at once
+
+    return BurstHTTPServer
+
+
 def lambda_handlers(app_module: Any) -> dict[str, Any]:
     """Chalice's pure Lambda functions (workflow tasks), by name: the same handlers Lambda would call."""
     handlers: dict[str, Any] = {}
@@ -106,14 +114,17 @@ def start(port: int, out: Path, moto_port: int = 0) -> tuple[Any, Any, dict[str,
         cloud.LAMBDA_HANDLERS[resources.function_name(name)] = handler
 
     from chalice.config import Config
-    from chalice.local import create_local_server
+    from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer
 
     from jifen_local.seed import seed
 
     demo = seed()
     config = Config.create(chalice_stage="local")
-    server = create_local_server(chalice_app, config, "127.0.0.1", port)
-    server.server.RequestHandlerClass = functools.partial(_envelope_handler(), app_object=chalice_app, config=config)
+    # As chalice.local.create_local_server: a thread-local current_request for the threaded server ...
+    CustomLocalChalice.__bases__ = (LocalChalice, chalice_app.__class__)
+    chalice_app.__class__ = CustomLocalChalice
+    # ... with the envelope for unknown paths and a listen backlog that takes a burst of clients.
+    server = LocalDevServer(chalice_app, config, "127.0.0.1", port, handler_cls=_envelope_handler(), server_cls=_burst_server())
     actual_port = int(server.server.server_address[1])
     base_url = f"http://127.0.0.1:{actual_port}"
     details = {

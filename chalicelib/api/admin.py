@@ -340,6 +340,7 @@ def review_queue(app_id: str) -> Response:
 
 @admin.endpoint(
     "/v1/admin/apps/{app_id}/receipts/{receipt_id}/decision",
+    metric="ReceiptDecided",
     methods=("POST",),
     auth=REVIEWERS,
     body=ReviewDecision,

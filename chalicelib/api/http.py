@@ -30,7 +30,7 @@ from chalicelib.auth import (
 )
 from chalicelib.dal import request_guard
 from chalicelib.errors import JifenError, Unauthorized, ValidationFailed
-from chalicelib.observability import logger
+from chalicelib.observability import count, logger
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -60,6 +60,7 @@ class RouteSpec:
     query: tuple[str, ...] = ()
     headers: tuple[str, ...] = ()
     errors: tuple[int, ...] = field(default_factory=tuple)
+    metric: str | None = None
 
 
 ROUTE_SPEC_ATTR = "__jifen_route__"
@@ -124,7 +125,7 @@ def parse_body(model: type[M]) -> M:
     if not isinstance(data, dict):
         raise ValidationFailed("Request body must be a JSON object", details=[{"field": "body", "problem": "not an object"}])
     try:
-        return model.model_validate(data)
+        return model.model_validate_json(raw)  # JSON mode: strict types, yet enum and date strings are accepted
     except ValidationError as exc:
         raise ValidationFailed("Request body is invalid", details=pydantic_details(exc)) from None
 
@@ -206,8 +207,12 @@ def _run_view(spec: RouteSpec, view: Callable[..., Any], path_params: dict[str, 
         except request_guard.NonceReplayed:
             raise Unauthorized("Nonce was already used") from None
         spend_pending_nonce()
+        if spec.metric:
+            count(spec.metric)
         return response
     except JifenError as exc:
+        if exc.status == 409:
+            count("".join(part.capitalize() for part in exc.code.split("_")))
         if exc.status >= 500:
             logger().warning("upstream failure", extra={"code": exc.code, "error": exc.message})
         return error_response(exc)
@@ -236,8 +241,10 @@ class Api(Blueprint):
         query: tuple[str, ...] = (),
         headers: tuple[str, ...] = (),
         errors: tuple[int, ...] = (),
+        metric: str | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        spec = RouteSpec(path, methods, auth, summary, self.tag, body, response, status, query, headers, errors)
+        """``metric``: the business metric counted when the action succeeds (refusals count by error code)."""
+        spec = RouteSpec(path, methods, auth, summary, self.tag, body, response, status, query, headers, errors, metric)
 
         def register(view: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(view)

@@ -84,6 +84,7 @@ def get_ledger() -> Response:
 
 @member.endpoint(
     "/v1/me/checkins",
+    metric="CheckedIn",
     methods=("POST",),
     auth=MEMBER,
     response=CheckinOut,
@@ -124,6 +125,7 @@ def list_tasks() -> Response:
 
 @member.endpoint(
     "/v1/tasks/{task_id}/completions",
+    metric="TaskCompleted",
     methods=("POST",),
     auth=MEMBER,
     response=CompletionOut,
@@ -168,6 +170,7 @@ def create_receipt(task_id: str) -> Response:
 
 @member.endpoint(
     "/v1/tasks/{task_id}/receipts/{receipt_id}/submit",
+    metric="ReceiptSubmitted",
     methods=("POST",),
     auth=MEMBER,
     response=ReceiptOut,

@@ -27,6 +27,7 @@ public = Api(__name__, tag="auth")
     body=MemberLoginRequest,
     response=MemberLoginResponse,
     summary="Log a member in with a tenant-signed JWT or a login-callback code",
+    metric="MemberLogin",
     errors=(400, 401, 502),
 )
 def member_login() -> Response:

@@ -43,6 +43,7 @@ def get_member(openid: str) -> Response:
 
 @server.endpoint(
     "/v1/server/points/grants",
+    metric="PointsGranted",
     methods=("POST",),
     auth=SERVER,
     body=PointsRequest,
@@ -58,6 +59,7 @@ def grant_points() -> Response:
 
 @server.endpoint(
     "/v1/server/points/deductions",
+    metric="PointsDeducted",
     methods=("POST",),
     auth=SERVER,
     body=PointsRequest,
@@ -73,6 +75,7 @@ def deduct_points() -> Response:
 
 @server.endpoint(
     "/v1/server/points/transfers",
+    metric="PointsTransferred",
     methods=("POST",),
     auth=SERVER,
     body=TransferRequest,
@@ -93,6 +96,7 @@ def transfer_points() -> Response:
 
 @server.endpoint(
     "/v1/server/growth",
+    metric="GrowthAdded",
     methods=("POST",),
     auth=SERVER,
     body=GrowthRequest,

@@ -25,6 +25,7 @@ def _provider_ack(provider: str) -> Response:
 
 @hooks.endpoint(
     "/v1/webhooks/payments/{provider}/{app_id}",
+    metric="PaymentEventReceived",
     methods=("POST",),
     auth=WEBHOOK,
     body=GenericPaymentEvent,
@@ -45,6 +46,7 @@ def payment_event(provider: str, app_id: str) -> Response:
 
 @hooks.endpoint(
     "/v1/webhooks/ads/{provider}/{app_id}",
+    metric="AdEventReceived",
     methods=("POST",),
     auth=WEBHOOK,
     body=GenericAdEvent,
