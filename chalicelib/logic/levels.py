@@ -94,8 +94,8 @@ def add_growth(
         return Commit(app.app_id, member_id, profile=change, guards=[result])
 
     outcome = execute([(app.app_id, member_id)], plan, guard, repo or PointsRepo(), expected_fingerprint=fp)
-    growth = decided.get("growth")
-    if growth is None:
+    growth = decided.get("growth") if outcome.applied else None
+    if growth is None:  # a repeated reference: the member's growth as it is now
         current = (repo or PointsRepo()).get_profile(app.app_id, member_id)
         growth = current.growth if current else 0
     return outcome, growth
