@@ -18,8 +18,12 @@ def logger() -> Logger:
 
 @lru_cache(maxsize=1)
 def metrics() -> Metrics:
+    import warnings
+
     from aws_lambda_powertools import Metrics
 
+    # Reads have no business metric; an empty flush is normal, not worth a warning per request.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     return Metrics(namespace="Jifen", service="jifen")
 
 
