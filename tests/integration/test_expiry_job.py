@@ -270,10 +270,10 @@ def test_expiry_throughput(world: World, monkeypatch: pytest.MonkeyPatch) -> Non
     from pynamodb.connection.base import Connection
 
     monkeypatch.setattr(dynamodb_backend, "copy", _NoTableBackup)
-    # Given 200 members of one app, each with 10 points due
+    # Given 100 members of one app, each with 10 points due
     target = world.rolling
     members = MembersRepo()
-    count = 200
+    count = 100
     for i in range(count):
         openid = f"bulk-{i}"
         members.record_login(target.app.app_id, member_id_for(target.app.app_id, openid), openid, "2026-03-01T00:00:00Z", "d", None, None)
