@@ -196,6 +196,56 @@ def _check_points(points: int) -> None:
         raise ValidationFailed("points must be a positive integer", details=[{"field": "points", "problem": f"1..{MAX_POINTS}"}])
 
 
+@dataclass(frozen=True)
+class Change:
+    """One member's side of an effect: the profile change and the ledger figures it produces."""
+
+    change: ProfileChange
+    delta: int
+    capped_from: int | None = None
+    note: str | None = None
+
+
+def _single(
+    app: App,
+    openid: str,
+    points: int,
+    reference: str,
+    reason: str,
+    *,
+    guard_kind: str,
+    entry_kind: str,
+    decide: Callable[[PointsProfile, datetime], Change],
+    repo: PointsRepo | None,
+    clock: Clock | None,
+) -> Outcome:
+    """An effect on one member, once per (guard kind, reference) in the app."""
+    _check_points(points)
+    now = (clock or SystemClock()).now()
+    member_id = member_id_for(app.app_id, openid)
+    fp = fingerprint(entry_kind, openid, points)
+    probe = GuardSpec(pk=keys.app_guard_pk(app.app_id, guard_kind, reference), sk=keys.GUARD_SK, result={})
+
+    def plan(profiles: list[PointsProfile]) -> Commit:
+        profile = profiles[0]
+        decided = decide(profile, now)
+        entry = LedgerEntry(
+            id=new_entry_id(now),
+            delta=decided.delta,
+            reason=reason,
+            reference=reference,
+            balance_after=profile.balance + decided.delta,
+            at=iso(now),
+            kind=entry_kind,
+            capped_from=decided.capped_from,
+            note=decided.note,
+        )
+        guard = _guard(app.app_id, guard_kind, reference, entry, fp)
+        return Commit(app.app_id, member_id, profile=decided.change, ledger=entry, guards=[guard])
+
+    return execute([(app.app_id, member_id)], plan, probe, repo or PointsRepo(), expected_fingerprint=fp)
+
+
 def grant(
     app: App,
     openid: str,
@@ -209,32 +259,12 @@ def grant(
     clock: Clock | None = None,
 ) -> Outcome:
     """P6: credit a member once per reference (app-wide), after caps."""
-    _check_points(points)
-    repo = repo or PointsRepo()
-    now = (clock or SystemClock()).now()
-    member_id = member_id_for(app.app_id, openid)
-    fp = fingerprint("grant", openid, points)
-    probe = GuardSpec(pk=keys.app_guard_pk(app.app_id, "points", reference), sk=keys.GUARD_SK, result={})
 
-    def plan(profiles: list[PointsProfile]) -> Commit:
-        profile = profiles[0]
+    def decide(profile: PointsProfile, now: datetime) -> Change:
         credit = plan_earn(app, profile, points, now, per_event_cap=per_event_cap)
-        entry = LedgerEntry(
-            id=new_entry_id(now),
-            delta=credit.points,
-            reason=reason,
-            reference=reference,
-            balance_after=profile.balance + credit.points,
-            at=iso(now),
-            kind=kind,
-            capped_from=credit.capped_from,
-            note=credit.note,
-        )
-        return Commit(
-            app.app_id, member_id, profile=credit.change, ledger=entry, guards=[_guard(app.app_id, "points", reference, entry, fp)]
-        )
+        return Change(credit.change, credit.points, credit.capped_from, credit.note)
 
-    return execute([(app.app_id, member_id)], plan, probe, repo, expected_fingerprint=fp)
+    return _single(app, openid, points, reference, reason, guard_kind="points", entry_kind=kind, decide=decide, repo=repo, clock=clock)
 
 
 def deduct(
@@ -249,28 +279,11 @@ def deduct(
     clock: Clock | None = None,
 ) -> Outcome:
     """P6: debit a member once per reference; never below zero (INSUFFICIENT_POINTS)."""
-    _check_points(points)
-    repo = repo or PointsRepo()
-    now = (clock or SystemClock()).now()
-    member_id = member_id_for(app.app_id, openid)
-    fp = fingerprint("deduct", openid, points)
-    probe = GuardSpec(pk=keys.app_guard_pk(app.app_id, "points", reference), sk=keys.GUARD_SK, result={})
 
-    def plan(profiles: list[PointsProfile]) -> Commit:
-        profile = profiles[0]
-        change = plan_spend(profile, points)
-        entry = LedgerEntry(
-            id=new_entry_id(now),
-            delta=-points,
-            reason=reason,
-            reference=reference,
-            balance_after=profile.balance - points,
-            at=iso(now),
-            kind=kind,
-        )
-        return Commit(app.app_id, member_id, profile=change, ledger=entry, guards=[_guard(app.app_id, "points", reference, entry, fp)])
+    def decide(profile: PointsProfile, now: datetime) -> Change:
+        return Change(plan_spend(profile, points), -points)
 
-    return execute([(app.app_id, member_id)], plan, probe, repo, expected_fingerprint=fp)
+    return _single(app, openid, points, reference, reason, guard_kind="points", entry_kind=kind, decide=decide, repo=repo, clock=clock)
 
 
 def refund(
@@ -284,30 +297,11 @@ def refund(
     clock: Clock | None = None,
 ) -> Outcome:
     """Points given back (cancelled order, compensation): a credit with a fresh expiry, exempt from caps."""
-    _check_points(points)
-    repo = repo or PointsRepo()
-    now = (clock or SystemClock()).now()
-    member_id = member_id_for(app.app_id, openid)
-    fp = fingerprint("refund", openid, points)
-    probe = GuardSpec(pk=keys.app_guard_pk(app.app_id, "refund", reference), sk=keys.GUARD_SK, result={})
 
-    def plan(profiles: list[PointsProfile]) -> Commit:
-        profile = profiles[0]
-        credit = plan_earn(app, profile, points, now, daily_cap=False)
-        entry = LedgerEntry(
-            id=new_entry_id(now),
-            delta=points,
-            reason=reason,
-            reference=reference,
-            balance_after=profile.balance + points,
-            at=iso(now),
-            kind="refund",
-        )
-        return Commit(
-            app.app_id, member_id, profile=credit.change, ledger=entry, guards=[_guard(app.app_id, "refund", reference, entry, fp)]
-        )
+    def decide(profile: PointsProfile, now: datetime) -> Change:
+        return Change(plan_earn(app, profile, points, now, daily_cap=False).change, points)
 
-    return execute([(app.app_id, member_id)], plan, probe, repo, expected_fingerprint=fp)
+    return _single(app, openid, points, reference, reason, guard_kind="refund", entry_kind="refund", decide=decide, repo=repo, clock=clock)
 
 
 def transfer(
