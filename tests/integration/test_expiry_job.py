@@ -366,3 +366,16 @@ def test_the_outbox_is_per_app(world: World) -> None:
     assert (listed.status_code, listed.json_body["items"]) == (200, [])
     bad_day = call(world.api, "GET", f"{path}?day=25-03-2026", headers=server_headers(other.app.app_id, other.server_key, "GET", path))
     assert (bad_day.status_code, bad_day.json_body["error"]["code"]) == (400, "VALIDATION_FAILED")
+
+
+def test_a_member_due_before_the_jobs_look_back_is_still_expired(world: World) -> None:
+    # Given 100 points valid through Mar 31, and an expiry job that did not run for two weeks
+    target = world.rolling
+    openid, token = member(world, target)
+    earn(target, openid, 100, at(2026, 3, 1, 4, 0))
+    # When it runs again on Apr 15, and every hour after that
+    runs = [expiry_jobs.run_expiry(clock=at(2026, 4, 15, hour, 0)) for hour in (4, 5)]
+    # Then the overdue points expire (a missed week must not strand a member for good)
+    assert sum(run.points for run in runs) == 100
+    mine = assert_consistent(world, token)
+    assert (mine["balance"], mine["expiring"]) == (0, [])

@@ -607,3 +607,17 @@ def test_an_invite_without_an_invite_task_still_records_the_path(world: World) -
     profile = PointsRepo().get_profile(world.app_id, bob_id)
     assert profile is not None and profile.invited_by == alice_id
     assert me(world, alice)["balance"] == 0
+
+
+def test_the_path_is_recorded_even_when_the_inviter_earns_no_more(world: World) -> None:
+    # Given an invite task that pays an inviter for one invitee only
+    create_task(world, {**EVERY_TEMPLATE[-1], "completions_per_cycle": 1})
+    alice_id, alice = member(world, "alice")
+    code = me(world, alice)["invite_code"]
+    member(world, "bob", invite_code=code)
+    # When a second new member joins with alice's code
+    carol_id, _ = member(world, "carol", invite_code=code)
+    # Then alice earns nothing more, but who invited carol is still recorded
+    assert me(world, alice)["balance"] == 50
+    carol = PointsRepo().get_profile(world.app_id, carol_id)
+    assert carol is not None and carol.invited_by == alice_id
