@@ -311,7 +311,7 @@ def delete_level(app_id: str, level_id: str) -> Response:
 )
 def get_outbox(app_id: str) -> Response:
     app = apps.get_app(current_operator().tenant_id, app_id)
-    day = query_day()
+    day = query_day(default=expiry_jobs.app_today(app))
     items, cursor = expiry_jobs.outbox(app, day, query("cursor"), query_int("limit", 100, low=1, high=500))
     return ok(OutboxPage(day=day, items=[OutboxEntry.model_validate(item) for item in items], cursor=cursor))
 

@@ -258,13 +258,13 @@ class Api(Blueprint):
         return register
 
 
-def query_day(name: str = "day") -> str:
-    """A YYYY-MM-DD query parameter (today, UTC, when absent)."""
-    from datetime import UTC, date, datetime
+def query_day(default: str, name: str = "day") -> str:
+    """A YYYY-MM-DD query parameter, ``default`` when absent."""
+    from datetime import date
 
     value = query(name, max_length=10)
     if value is None:
-        return datetime.now(UTC).date().isoformat()
+        return default
     try:
         return date.fromisoformat(value).isoformat()
     except ValueError:

@@ -121,9 +121,9 @@ def add_growth() -> Response:
     auth=SERVER,
     response=OutboxPage,
     query=("day", "cursor", "limit"),
-    summary="Expiry reminders written on a day (app-local), for the tenant to deliver",
+    summary="Expiry reminders written on a day (app-local; today when absent), for the tenant to deliver",
 )
 def get_outbox() -> Response:
-    day = query_day()
+    day = query_day(default=expiry_jobs.app_today(current_app_caller().app))
     items, cursor = expiry_jobs.outbox(current_app_caller().app, day, query("cursor"), query_int("limit", 100, low=1, high=500))
     return ok(OutboxPage(day=day, items=[OutboxEntry.model_validate(item) for item in items], cursor=cursor))

@@ -85,15 +85,16 @@ def counter_sk(scope: str, period: str) -> str:
     return f"LIMIT#{scope}#{period}"
 
 
-def expiry_gsi(day: str, shard: int) -> str:
-    return f"EXP#{day}#{shard}"
+def expiry_gsi(shard: int) -> str:
+    """The expiry index: a few shards (by member), sorted by next expiry date, so any overdue date is found."""
+    return f"EXP#{shard}"
 
 
-def expiry_gsi_sk(app_id: str, member_id: str) -> str:
-    return f"{app_id}#{member_id}"
+def expiry_gsi_sk(day: str, app_id: str, member_id: str) -> str:
+    return f"{day}#{app_id}#{member_id}"
 
 
-EXPIRY_SHARDS = 8
+EXPIRY_SHARDS = 16
 
 
 def config_sk(kind: str, config_id: str) -> str:

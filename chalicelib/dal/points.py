@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +82,8 @@ class Commit:
     guards: list[GuardSpec] = field(default_factory=list)
     counters: list[CounterSpec] = field(default_factory=list)
     webhook_events: list[WebhookEventSpec] = field(default_factory=list)
+    # guards that must NOT exist for this to apply (e.g. a refund that arrived before its payment)
+    absent: list[GuardSpec] = field(default_factory=list)
     # other members' profiles changed in the same transaction (transfers, invites)
     others: list[Commit] = field(default_factory=list)
 
@@ -192,6 +195,8 @@ class PointsRepo:
 
     def _add(self, tx: _TransactionBuilder, part: Commit) -> None:
         pk = keys.member_pk(part.app_id, part.member_id)
+        for marker in part.absent:
+            tx.check(GuardItem, marker.pk, marker.sk, condition=GuardItem.PK.does_not_exist(), label=("guard", marker))
         if part.profile is not None:
             change = part.profile
             actions: list[Any] = [MemberItem.v.add(1)]
@@ -272,13 +277,18 @@ class PointsRepo:
 class _TransactionBuilder:
     """A PynamoDB TransactWrite that remembers what each item was for.
 
-    PynamoDB sends puts before updates; cancellation reasons come back in that wire order.
+    PynamoDB sends condition checks, then puts, then updates; cancellation reasons come back in that order.
     """
 
     def __init__(self) -> None:
         self._tx = transaction()
+        self._checks: list[tuple[str, Any]] = []
         self._puts: list[tuple[str, Any]] = []
         self._updates: list[tuple[str, Any]] = []
+
+    def check(self, model: Any, pk: str, sk: str, condition: Any, label: tuple[str, Any]) -> None:
+        self._tx.condition_check(model, pk, sk, condition=condition)
+        self._checks.append(label)
 
     def update(self, item: Any, actions: list[Any], condition: Any, label: tuple[str, Any]) -> None:
         self._tx.update(item, actions=actions, condition=condition)
@@ -289,22 +299,24 @@ class _TransactionBuilder:
         self._puts.append(label)
 
     def order(self) -> list[tuple[str, Any]]:
-        return self._puts + self._updates
+        return self._checks + self._puts + self._updates
 
     def commit(self) -> None:
         self._tx._commit()
 
 
 class ExpiryIndexRepo:
-    """Members by next expiry date (GSI1, sharded by member so no index partition runs hot)."""
+    """Members by next expiry date: GSI1 ``EXP#<shard>`` sorted by ``<date>#<app>#<member>``."""
 
-    def members_due_on(self, day: str, shard: int) -> list[tuple[str, str]]:
-        found = []
-        for item in MemberItem.gsi1.query(keys.expiry_gsi(day, shard)):
-            app_id, _, member_id = (item.GSI1SK or "").partition("#")
-            if app_id and member_id:
-                found.append((app_id, member_id))
-        return found
+    def members_expiring(self, shard: int, last_day: str, first_day: str | None = None) -> Iterator[tuple[str, str, str]]:
+        """(date, app, member) with a next expiry date up to ``last_day`` (from ``first_day``), oldest first."""
+        upper = f"{last_day}#~"
+        condition = MemberItem.GSI1SK.between(first_day, upper) if first_day else upper >= MemberItem.GSI1SK
+        for item in MemberItem.gsi1.query(keys.expiry_gsi(shard), range_key_condition=condition):
+            day, _, rest = (item.GSI1SK or "").partition("#")
+            app_id, _, member_id = rest.partition("#")
+            if day and app_id and member_id:
+                yield day, app_id, member_id
 
 
 class OutboxRepo:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from chalicelib.clock import Clock, SystemClock, iso
 from chalicelib.dal import keys
@@ -31,10 +31,9 @@ class JobRun:
     errors: list[str] = field(default_factory=list)
 
 
-def candidate_days(now: datetime, lookback_days: int) -> list[str]:
-    """UTC dates whose buckets may be due somewhere: app-local days run up to 14 h ahead of UTC."""
-    today = now.date()
-    return [(today - timedelta(days=offset)).isoformat() for offset in range(lookback_days, -1, -1)]
+def last_due_day(now: datetime) -> str:
+    """The latest date that can be over somewhere: app-local days run up to 14 h ahead of UTC."""
+    return ((now + timedelta(hours=14)).date() - timedelta(days=1)).isoformat()
 
 
 def expire_member(app: App, member_id: str, now: datetime, repo: PointsRepo) -> tuple[int, int]:
@@ -82,37 +81,36 @@ def expire_member(app: App, member_id: str, now: datetime, repo: PointsRepo) -> 
 
 def run_expiry(
     *,
-    lookback_days: int = 7,
     budget_seconds: float | None = None,
     clock: Clock | None = None,
     apps: AppsRepo | None = None,
     index: ExpiryIndexRepo | None = None,
     repo: PointsRepo | None = None,
 ) -> JobRun:
+    """Expire every member whose next expiry date is over in its app's time zone, however overdue."""
     now = (clock or SystemClock()).now()
     apps, index, repo = apps or AppsRepo(), index or ExpiryIndexRepo(), repo or PointsRepo()
     started, run = time.monotonic(), JobRun()
-    for day in candidate_days(now, lookback_days):
-        for shard in range(keys.EXPIRY_SHARDS):
-            for app_id, member_id in index.members_due_on(day, shard):
-                if budget_seconds is not None and time.monotonic() - started > budget_seconds:
-                    run.finished = False  # the rest stays in the index for the next run
-                    return run
-                app = apps.get_cached(app_id)
-                run.members_seen += 1
-                if app is None:
-                    continue
-                if local_day(app, now).isoformat() <= day:
-                    run.skipped_not_due += 1
-                    continue
-                try:
-                    points, items = expire_member(app, member_id, now, repo)
-                except Exception as exc:  # one member must not stop the job; it is retried next run
-                    run.errors.append(f"{app_id}/{member_id}: {type(exc).__name__}")
-                    continue
-                run.points += points
-                run.items_written += items
-                run.members_changed += 1 if items else 0
+    for shard in range(keys.EXPIRY_SHARDS):
+        for day, app_id, member_id in index.members_expiring(shard, last_due_day(now)):
+            if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+                run.finished = False  # the rest stays in the index for the next run
+                return run
+            app = apps.get_cached(app_id)
+            run.members_seen += 1
+            if app is None:
+                continue
+            if local_day(app, now).isoformat() <= day:
+                run.skipped_not_due += 1
+                continue
+            try:
+                points, items = expire_member(app, member_id, now, repo)
+            except Exception as exc:  # one member must not stop the job; it is retried next run
+                run.errors.append(f"{app_id}/{member_id}: {type(exc).__name__}")
+                continue
+            run.points += points
+            run.items_written += items
+            run.members_changed += 1 if items else 0
     return run
 
 
@@ -129,22 +127,21 @@ def run_reminders(
     now = (clock or SystemClock()).now()
     apps, index, repo, outbox = apps or AppsRepo(), index or ExpiryIndexRepo(), repo or PointsRepo(), outbox or OutboxRepo()
     run = JobRun()
-    start: date = now.date()
-    for offset in range(days_ahead + 1):
-        day = (start + timedelta(days=offset)).isoformat()
-        for shard in range(keys.EXPIRY_SHARDS):
-            for app_id, member_id in index.members_due_on(day, shard):
-                app = apps.get_cached(app_id)
-                profile = repo.get_profile(app_id, member_id, consistent=False)
-                run.members_seen += 1
-                if app is None or profile is None:
-                    continue
-                soon = [(d, n) for d, n in expiring(profile) if d == day]
-                if not soon or local_day(app, now).isoformat() > day:
-                    continue
-                if outbox.add(app_id, local_day(app, now).isoformat(), member_id, profile.openid, day, soon[0][1], iso(now)):
-                    run.members_changed += 1
-                    run.items_written += 2
+    first = (now.date() - timedelta(days=1)).isoformat()
+    last = (now.date() + timedelta(days=days_ahead)).isoformat()
+    for shard in range(keys.EXPIRY_SHARDS):
+        for day, app_id, member_id in index.members_expiring(shard, last, first):
+            app = apps.get_cached(app_id)
+            profile = repo.get_profile(app_id, member_id, consistent=False)
+            run.members_seen += 1
+            if app is None or profile is None:
+                continue
+            soon = [(d, n) for d, n in expiring(profile) if d == day]
+            if not soon or local_day(app, now).isoformat() > day:
+                continue
+            if outbox.add(app_id, local_day(app, now).isoformat(), member_id, profile.openid, day, soon[0][1], iso(now)):
+                run.members_changed += 1
+                run.items_written += 2
     return run
 
 
@@ -153,3 +150,8 @@ def outbox(
 ) -> tuple[list[dict[str, object]], str | None]:
     items, next_cursor = (repo or OutboxRepo()).page(app.app_id, day, cursor, limit)
     return list(items), next_cursor
+
+
+def app_today(app: App, clock: Clock | None = None) -> str:
+    """The app's current business day (the outbox is filed by it)."""
+    return local_day(app, (clock or SystemClock()).now()).isoformat()

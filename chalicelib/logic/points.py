@@ -61,8 +61,8 @@ def expiry_index(app_id: str, member_id: str, day: str | None) -> tuple[dict[str
     shard = int(hashlib.sha256(member_id.encode()).hexdigest(), 16) % keys.EXPIRY_SHARDS
     return {
         "next_expiry": day,
-        "GSI1PK": keys.expiry_gsi(day, shard),
-        "GSI1SK": keys.expiry_gsi_sk(app_id, member_id),
+        "GSI1PK": keys.expiry_gsi(shard),
+        "GSI1SK": keys.expiry_gsi_sk(day, app_id, member_id),
     }, ()
 
 

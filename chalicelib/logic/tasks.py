@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -13,8 +14,8 @@ from pydantic import TypeAdapter
 from chalicelib.clock import Clock, SystemClock, epoch, iso
 from chalicelib.dal import keys
 from chalicelib.dal.config import ConfigDoc, ConfigRepo
-from chalicelib.dal.points import Commit, CounterSpec, GuardSpec, PointsRepo, WebhookEventSpec
-from chalicelib.errors import AlreadyDone, NotFound, NotOnSale, ValidationFailed
+from chalicelib.dal.points import Commit, CounterSpec, GuardSpec, PointsRepo, ProfileChange, WebhookEventSpec
+from chalicelib.errors import AlreadyDone, LimitReached, NotFound, NotOnSale, ValidationFailed
 from chalicelib.logic.levels import level_id_for
 from chalicelib.logic.points import Outcome, execute, fingerprint, local_day, new_entry_id, plan_earn
 from chalicelib.models.domain import App, LedgerEntry, PointsProfile
@@ -324,12 +325,8 @@ def _hook(
 
         try:
             outcomes.append(execute([(app.app_id, member_id)], plan, guard, repo or PointsRepo()))
-        except AlreadyDone:
+        except (AlreadyDone, LimitReached):  # a full cycle is not an error for the action that triggered the hook
             continue
-        except Exception as exc:  # a full cycle is not an error for the action that triggered the hook
-            if getattr(exc, "code", "") == "LIMIT_REACHED":
-                continue
-            raise
     return outcomes
 
 
@@ -382,32 +379,33 @@ def on_invited(
         pk=keys.app_guard_pk(app.app_id, "invite", invitee_id), sk=keys.GUARD_SK, result={"inviter": inviter_id, "code": code}
     )
 
-    def plan(profiles: list[PointsProfile]) -> Commit:
-        from chalicelib.dal.points import ProfileChange
+    def plan_for(paying: Task | None) -> Callable[[list[PointsProfile]], Commit]:
+        def plan(profiles: list[PointsProfile]) -> Commit:
+            inviter, invitee = profiles
+            path = Commit(app.app_id, invitee_id, profile=ProfileChange(expected_version=invitee.version, sets={"invited_by": inviter_id}))
+            if paying is None:
+                return Commit(app.app_id, inviter_id, guards=[guard], others=[path])
+            commit = _credit_commit(
+                app,
+                inviter_id,
+                inviter,
+                paying,
+                paying.definition.points,
+                now,
+                f"invite:{invitee_id}",
+                paying.definition.title,
+                counters=[counter_for(app, inviter_id, paying, now)],
+                guards=[guard],
+                kind="invite",
+            )
+            commit.others.append(path)
+            return commit
 
-        inviter, invitee = profiles
-        path = Commit(app.app_id, invitee_id, profile=ProfileChange(expected_version=invitee.version, sets={"invited_by": inviter_id}))
-        if task is None:
-            return Commit(app.app_id, inviter_id, guards=[guard], others=[path])
-        commit = _credit_commit(
-            app,
-            inviter_id,
-            inviter,
-            task,
-            task.definition.points,
-            now,
-            f"invite:{invitee_id}",
-            task.definition.title,
-            counters=[counter_for(app, inviter_id, task, now)],
-            guards=[guard],
-            kind="invite",
-        )
-        commit.others.append(path)
-        return commit
+        return plan
 
+    members = [(app.app_id, inviter_id), (app.app_id, invitee_id)]
     try:
-        return execute([(app.app_id, inviter_id), (app.app_id, invitee_id)], plan, guard, repo or PointsRepo())
-    except Exception as exc:  # the inviter's cycle is full: the invitee still logs in
-        if getattr(exc, "code", "") == "LIMIT_REACHED":
-            return None
-        raise
+        return execute(members, plan_for(task), guard, repo or PointsRepo())
+    except LimitReached:
+        # The inviter's cycle is full: no more points, but who invited whom is still recorded.
+        return execute(members, plan_for(None), guard, repo or PointsRepo())

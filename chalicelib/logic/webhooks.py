@@ -135,6 +135,8 @@ def handle_payment(
             result={"order_id": event.order_id, "openid": event.openid},
         )
 
+        refunded_first = GuardSpec(pk=keys.app_guard_pk(app.app_id, "order-refund", event.order_id), sk=keys.GUARD_SK, result={})
+
         def credit(profiles: list[PointsProfile]) -> Commit:
             commit = _credit_commit(
                 app,
@@ -150,6 +152,7 @@ def handle_payment(
                 events=[spec],
                 kind="consumption",
             )
+            commit.absent.append(refunded_first)  # a refund that arrived first: this order earns nothing
             return commit
 
         return _apply(app, member_id, spec, credit, points_repo, requests)
@@ -157,11 +160,22 @@ def handle_payment(
         repo = points_repo or PointsRepo()
         first = repo.get_guard(GuardSpec(pk=keys.app_guard_pk(app.app_id, "order", event.order_id), sk=keys.GUARD_SK, result={}))
         credited = int(first[0]["entry"]["delta"]) if first and first[0].get("entry") else 0
-        if credited <= 0:
-            return _record_only(spec, requests)
         clawback_guard = GuardSpec(
             pk=keys.app_guard_pk(app.app_id, "order-refund", event.order_id), sk=keys.GUARD_SK, result={"order_id": event.order_id}
         )
+        if first is None:
+            # Refunded before its payment arrived: mark the order so the late payment earns nothing.
+            try:
+                repo.commit(Commit(app.app_id, member_id, guards=[clawback_guard], webhook_events=[spec]))
+            except DuplicateEffect:
+                return _record_only(spec, requests)
+            return Handled(duplicate=False)
+        if credited <= 0:
+            return _record_only(spec, requests)
+        # Claw back from the member the order credited, whatever openid the refund names.
+        credited_openid = first[0].get("openid")
+        if isinstance(credited_openid, str):
+            member_id = member_id_for(app.app_id, credited_openid)
 
         def claw_back(profiles: list[PointsProfile]) -> Commit:
             profile = profiles[0]
