@@ -155,11 +155,9 @@ class PointsRepo:
         items = [_entry(item) for item in result]
         return Page[LedgerEntry](items=items, cursor=encode_cursor(result.last_evaluated_key))
 
-    def counter(self, pk: str, sk: str) -> int:
-        try:
-            return int(CounterItem.get(pk, sk).n)
-        except CounterItem.DoesNotExist:
-            return 0
+    def counters(self, pk: str, prefix: str) -> dict[str, int]:
+        """Every counter of a partition whose key starts with ``prefix`` (expired ones go by TTL)."""
+        return {item.SK: int(item.n) for item in CounterItem.query(pk, CounterItem.SK.startswith(prefix))}
 
     def commit(self, commit: Commit) -> None:
         """All of it or none of it. Maps a cancelled transaction to the reason that cancelled it."""

@@ -145,18 +145,16 @@ class TaskProgress:
 
 
 def member_tasks(app: App, member_id: str, points_repo: PointsRepo | None = None, clock: Clock | None = None) -> list[TaskProgress]:
-    """Live tasks with this member's completions in the current cycle (one counter read per task)."""
+    """Live tasks with this member's completions in the current cycle (all counters in one query)."""
     repo = points_repo or PointsRepo()
     now = (clock or SystemClock()).now()
+    live = [task for task in cached_tasks(app) if is_live(task.definition, now)]
+    counts = repo.counters(keys.member_pk(app.app_id, member_id), keys.counter_sk("task#", "")[:-1]) if live else {}
     result = []
-    for task in cached_tasks(app):
-        if not is_live(task.definition, now):
-            continue
+    for task in live:
         counter = counter_for(app, member_id, task, now)
         key = counter.sk.rsplit("#", 1)[-1]
-        result.append(
-            TaskProgress(task=task, done=repo.counter(counter.pk, counter.sk), limit=task.definition.completions_per_cycle, period=key)
-        )
+        result.append(TaskProgress(task=task, done=counts.get(counter.sk, 0), limit=task.definition.completions_per_cycle, period=key))
     return result
 
 
