@@ -19,6 +19,16 @@ class LoginCallback(Protocol):
         """The openid for ``code``; Unauthorized if the tenant rejects it, UpstreamFailed if unreachable."""
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would carry the signed headers (and the member's code) to another host."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
+
+
 class HttpLoginCallback:
     """POSTs ``{"app_id", "code"}`` signed like a server call (so the tenant can trust it), reads ``{"openid"}``."""
 
@@ -42,7 +52,7 @@ class HttpLoginCallback:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (https enforced on the app)
+            with _NO_REDIRECTS.open(request, timeout=self.timeout) as response:
                 payload = json.loads(response.read(65536))
         except urllib.error.HTTPError as exc:
             if 400 <= exc.code < 500:

@@ -29,7 +29,7 @@ from chalicelib.auth import (
     spend_pending_nonce,
 )
 from chalicelib.dal import request_guard
-from chalicelib.errors import JifenError, Unauthorized, ValidationFailed
+from chalicelib.errors import JifenError, NotFound, Unauthorized, ValidationFailed
 from chalicelib.observability import count, logger
 
 M = TypeVar("M", bound=BaseModel)
@@ -64,6 +64,7 @@ class RouteSpec:
 
 
 ROUTE_SPEC_ATTR = "__jifen_route__"
+MAX_PATH_ID = 128  # no id Jifen issues is longer; longer ones would exceed DynamoDB's key size
 
 
 def begin_request(request: Request) -> RequestState:
@@ -142,7 +143,7 @@ def query_int(name: str, default: int, *, low: int, high: int) -> int:
     value = query(name, max_length=12)
     if value is None:
         return default
-    if not value.isdigit() or not low <= int(value) <= high:
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
         raise ValidationFailed(
             f"Query parameter {name} must be an integer from {low} to {high}",
             details=[{"field": name, "problem": "out of range"}],
@@ -192,12 +193,15 @@ def _run_view(spec: RouteSpec, view: Callable[..., Any], path_params: dict[str, 
     try:
         creds = Credentials(
             method=request.method,
-            path=request.context.get("path") or request.path,
+            # API Gateway's top-level path has no stage prefix (requestContext.path does); Chalice local has only the latter
+            path=request.to_original_event().get("path") or request.context.get("path") or request.path,
             headers=request.headers,
             body=raw_body(),
             path_params=path_params,
         )
         request_guard.hold(None)
+        if any(len(str(value)) > MAX_PATH_ID for value in path_params.values()):
+            raise NotFound("No such resource")
         current.principal = authenticate(spec.auth, creds)
         try:
             response = view(**path_params)

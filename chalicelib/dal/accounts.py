@@ -98,7 +98,7 @@ class AccountsRepo:
             pk,
             OperatorItem.SK.startswith("OP#"),
             limit=limit,
-            last_evaluated_key=decode_cursor(cursor, expect={"PK": pk}),
+            last_evaluated_key=decode_cursor(cursor, expect={"PK": pk}, sk_prefix="OP#"),
         )
         items = [_operator(item) for item in result]
         return Page[Operator](items=items, cursor=encode_cursor(result.last_evaluated_key))

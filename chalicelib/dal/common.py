@@ -22,8 +22,12 @@ def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, *, expect: dict[str, str]) -> dict[str, Any] | None:
-    """Back to an ExclusiveStartKey; the cursor must belong to the partition being read (no hopping)."""
+def decode_cursor(cursor: str | None, *, expect: dict[str, str], sk_prefix: str | None = None) -> dict[str, Any] | None:
+    """Back to an ExclusiveStartKey; the cursor must belong to the partition being read (no hopping).
+
+    It must carry exactly the key attributes of the table or index read (DynamoDB rejects anything
+    else with a 500-worthy ValidationException), and the sort key must be in the range read.
+    """
     if not cursor:
         return None
     try:
@@ -33,7 +37,13 @@ def decode_cursor(cursor: str | None, *, expect: dict[str, str]) -> dict[str, An
             raise ValueError("cursor is not a key")
     except ValueError:
         raise ValidationFailed("Invalid cursor", details=[{"field": "cursor", "problem": "not a cursor from this list"}]) from None
-    if any(plain.get(name) != value for name, value in expect.items()):
+    required = {"PK", "SK"} | {name for pk in expect if pk != "PK" for name in (pk, pk[:-2] + "SK")}
+    if (
+        set(plain) != required
+        or any(plain.get(name) != value for name, value in expect.items())
+        or (sk_prefix is not None and not plain["SK"].startswith(sk_prefix))
+        or any(len(value) > 1024 for value in plain.values())
+    ):
         raise ValidationFailed("Invalid cursor", details=[{"field": "cursor", "problem": "not a cursor from this list"}])
     return {name: {"S": value} for name, value in plain.items()}
 

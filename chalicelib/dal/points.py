@@ -150,7 +150,7 @@ class PointsRepo:
             LedgerItem.SK.startswith(keys.LEDGER_PREFIX),
             scan_index_forward=False,
             limit=limit,
-            last_evaluated_key=decode_cursor(cursor, expect={"PK": pk}),
+            last_evaluated_key=decode_cursor(cursor, expect={"PK": pk}, sk_prefix=keys.LEDGER_PREFIX),
         )
         items = [_entry(item) for item in result]
         return Page[LedgerEntry](items=items, cursor=encode_cursor(result.last_evaluated_key))

@@ -15,7 +15,7 @@ from chalicelib.config import get_settings
 from chalicelib.dal import keys
 from chalicelib.dal.points import Commit, GuardSpec, PointsRepo
 from chalicelib.dal.receipts import ReceiptsRepo
-from chalicelib.errors import Conflict, NotFound, NotOnSale, UpstreamFailed, ValidationFailed
+from chalicelib.errors import Conflict, LimitReached, NotFound, NotOnSale, UpstreamFailed, ValidationFailed
 from chalicelib.logic.points import execute
 from chalicelib.logic.tasks import _credit_commit, cached_tasks, counter_for, is_live
 from chalicelib.models.domain import App, PointsProfile
@@ -113,7 +113,8 @@ def decide(app: App, receipt_id: str, reviewer: str, decision: ReviewDecision, r
     try:
         aws.send_task_success(receipt.task_token, {"approve": decision.approve, "reason": decision.reason, "reviewer": reviewer})
     except Conflict:
-        repo.transition(app.app_id, receipt_id, ("deciding",), "pending", submitted_at=receipt.submitted_at)
+        # The review already timed out: the receipt is rejected, whatever the late decision.
+        repo.transition(app.app_id, receipt_id, ("deciding",), "rejected", reason=TIMEOUT_REASON, decided_at=receipt.submitted_at)
         raise
     found = repo.get(app.app_id, receipt_id)
     return found or receipt
@@ -186,7 +187,14 @@ def apply_decision(
             kind="receipt",
         )
 
-    outcome = execute([(app.app_id, receipt.member_id)], plan, guard, points_repo or PointsRepo())
+    try:
+        outcome = execute([(app.app_id, receipt.member_id)], plan, guard, points_repo or PointsRepo())
+    except LimitReached:
+        reason = "approved, but this task's limit for the cycle was already reached"
+        repo.transition(
+            app.app_id, receipt.receipt_id, ("deciding", "pending"), "rejected", reason=reason, decided_at=iso(now), reviewer=reviewer
+        )
+        return {"status": "rejected", "reason": reason}
     credited = outcome.entry.delta if outcome.entry else 0
     repo.transition(
         app.app_id,
@@ -204,7 +212,7 @@ def time_out(event: dict[str, Any], repo: ReceiptsRepo | None = None, clock: Clo
     """Step 2 on timeout: an unreviewed receipt is rejected."""
     now = (clock or SystemClock()).now()
     (repo or ReceiptsRepo()).transition(
-        event["app_id"], event["receipt_id"], ("submitted", "pending"), "rejected", reason=TIMEOUT_REASON, decided_at=iso(now)
+        event["app_id"], event["receipt_id"], ("submitted", "pending", "deciding"), "rejected", reason=TIMEOUT_REASON, decided_at=iso(now)
     )
     return {"status": "rejected", "reason": TIMEOUT_REASON}
 

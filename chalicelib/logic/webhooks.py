@@ -14,7 +14,7 @@ from typing import Protocol
 
 from chalicelib.clock import Clock, SystemClock, epoch, iso
 from chalicelib.dal import keys
-from chalicelib.dal.points import Commit, DuplicateEffect, GuardSpec, PointsRepo, ProfileChange, WebhookEventSpec
+from chalicelib.dal.points import Commit, DuplicateEffect, GuardSpec, PointsRepo, ProfileChange, VersionConflict, WebhookEventSpec
 from chalicelib.dal.requests import RequestsRepo
 from chalicelib.errors import LimitReached, NotFound
 from chalicelib.logic.ids import member_id_for
@@ -164,11 +164,17 @@ def handle_payment(
             pk=keys.app_guard_pk(app.app_id, "order-refund", event.order_id), sk=keys.GUARD_SK, result={"order_id": event.order_id}
         )
         if first is None:
-            # Refunded before its payment arrived: mark the order so the late payment earns nothing.
+            # Refunded before its payment arrived: mark the order so the late payment earns nothing
+            # (only while the order is still unpaid: if the payment lands meanwhile, claw it back).
+            order_guard = GuardSpec(pk=keys.app_guard_pk(app.app_id, "order", event.order_id), sk=keys.GUARD_SK, result={})
             try:
-                repo.commit(Commit(app.app_id, member_id, guards=[clawback_guard], webhook_events=[spec]))
-            except DuplicateEffect:
+                repo.commit(Commit(app.app_id, member_id, guards=[clawback_guard], webhook_events=[spec], absent=[order_guard]))
+            except DuplicateEffect as dup:
+                if (dup.guard.pk, dup.guard.sk) == (order_guard.pk, order_guard.sk):
+                    return handle_payment(app, provider, event, raw, points_repo, requests, clock)
                 return _record_only(spec, requests)
+            except VersionConflict:
+                return handle_payment(app, provider, event, raw, points_repo, requests, clock)
             return Handled(duplicate=False)
         if credited <= 0:
             return _record_only(spec, requests)
@@ -235,14 +241,21 @@ def handle_ad(
     return _apply(app, member_id, spec, credit, points_repo, requests)
 
 
+UNKNOWN_PAYER = "-"
+
+
 def openid_lookup(app: App, repo: PointsRepo | None = None) -> Callable[[str], str | None]:
-    """Who paid for an order (for refund callbacks that do not say): from the order's consumption guard."""
+    """Who paid for an order (for refund callbacks that do not say): from the order's consumption guard.
+
+    An order that earned nothing has no guard; its refund must still be recorded (and may precede
+    its payment), so it maps to UNKNOWN_PAYER instead of failing the provider's callback forever.
+    """
 
     def lookup(order_id: str) -> str | None:
         first = (repo or PointsRepo()).get_guard(
             GuardSpec(pk=keys.app_guard_pk(app.app_id, "order", order_id), sk=keys.GUARD_SK, result={})
         )
         openid = first[0].get("openid") if first else None
-        return openid if isinstance(openid, str) else None
+        return openid if isinstance(openid, str) else UNKNOWN_PAYER
 
     return lookup

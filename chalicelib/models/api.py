@@ -106,8 +106,8 @@ class CreateAppRequest(AppFields):
     def _callback_url(self) -> CreateAppRequest:
         if self.login_mode == LoginMode.CALLBACK and not self.login_callback_url:
             raise ValueError("login_callback_url is required when login_mode is 'callback'")
-        if self.login_callback_url and not self.login_callback_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-            raise ValueError("login_callback_url must be https")
+        if self.login_callback_url:
+            check_callback_url(self.login_callback_url)
         return self
 
 
@@ -129,9 +129,23 @@ class UpdateAppRequest(Strict):
     @field_validator("login_callback_url")
     @classmethod
     def _https(cls, value: str | None) -> str | None:
-        if value and not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-            raise ValueError("login_callback_url must be https")
+        if value:
+            check_callback_url(value)
         return value
+
+
+def check_callback_url(value: str) -> str:
+    """https with a host; plain http only to this machine, and only when Jifen itself runs locally."""
+    from urllib.parse import urlsplit
+
+    from chalicelib.config import get_settings
+
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return value
+    if parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1") and get_settings().stage == "local":
+        return value
+    raise ValueError("login_callback_url must be an https URL")
 
 
 def secret_hint(value: str) -> str:
