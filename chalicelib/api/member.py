@@ -39,6 +39,13 @@ _CLIENT_FIELDS = (
 )
 
 
+def idempotency_key() -> str | None:
+    key = header("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= 64:
+        raise ValidationFailed("Idempotency-Key must be 1-64 characters", details=[{"field": "Idempotency-Key", "problem": "length"}])
+    return key
+
+
 def caller_app() -> App:
     app = AppsRepo().get_cached(current_member().app_id)
     if app is None:
@@ -88,14 +95,17 @@ def get_ledger() -> Response:
     methods=("POST",),
     auth=MEMBER,
     response=CheckinOut,
+    headers=("Idempotency-Key",),
     status=200,
     summary="Daily check-in (app-local day); again the same day → 409 ALREADY_DONE",
     errors=(409,),
 )
 def create_checkin() -> Response:
-    outcome, streak, bonus = tasks.checkin(caller_app(), current_member().member_id)
+    outcome, streak, bonus = tasks.checkin(caller_app(), current_member().member_id, idempotency_key=idempotency_key())
     earned = outcome.entry.delta if outcome.entry else 0
-    return ok(CheckinOut(points=earned, streak=streak, bonus=bonus, balance=outcome.balance))
+    # a replayed Idempotency-Key answers exactly as the first time
+    balance = outcome.entry.balance_after if outcome.entry else outcome.balance
+    return ok(CheckinOut(points=earned, streak=streak, bonus=bonus, balance=balance))
 
 
 @member.endpoint("/v1/tasks", auth=MEMBER, response=MemberTaskList, summary="Live tasks with my progress in the current cycle")
@@ -134,12 +144,11 @@ def list_tasks() -> Response:
     errors=(404, 409),
 )
 def complete_task(task_id: str) -> Response:
-    key = header("Idempotency-Key")
-    if key is not None and not 1 <= len(key) <= 64:
-        raise ValidationFailed("Idempotency-Key must be 1-64 characters", details=[{"field": "Idempotency-Key", "problem": "length"}])
-    outcome = tasks.complete(caller_app(), current_member().member_id, task_id, idempotency_key=key)
+    outcome = tasks.complete(caller_app(), current_member().member_id, task_id, idempotency_key=idempotency_key())
     entry = LedgerEntryOut(**outcome.entry.model_dump()) if outcome.entry else None
-    return ok(CompletionOut(applied=outcome.applied, points=entry.delta if entry else 0, entry=entry, balance=outcome.balance))
+    # a replayed Idempotency-Key answers exactly as the first time (same status and body, API.md)
+    balance = entry.balance_after if entry else outcome.balance
+    return ok(CompletionOut(applied=True, points=entry.delta if entry else 0, entry=entry, balance=balance))
 
 
 def _receipt_out(receipt: Receipt) -> ReceiptOut:

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from chalicelib.clock import Clock, SystemClock, iso
 from chalicelib.dal import keys
 from chalicelib.dal.points import Commit, DuplicateEffect, GuardSpec, PointsRepo, ProfileChange, VersionConflict
-from chalicelib.errors import Conflict, IdempotencyMismatch, InsufficientPoints, NotFound, ValidationFailed
+from chalicelib.errors import AlreadyDone, Conflict, IdempotencyMismatch, InsufficientPoints, NotFound, ValidationFailed
 from chalicelib.logic.expiry import expiry_date, next_expiry
 from chalicelib.logic.ids import member_id_for
 from chalicelib.models.domain import App, LedgerEntry, Page, PointsProfile
@@ -148,7 +148,7 @@ def execute(
             profiles.append(profile)
         try:
             commit = plan(profiles)
-        except (InsufficientPoints, Conflict) as refused:
+        except (InsufficientPoints, Conflict, AlreadyDone) as refused:
             # A retry of an effect that already happened must see its result, not a refusal.
             if guard is not None and (first := repo.get_guard(guard)) is not None:
                 return _duplicate(first, expected_fingerprint, profiles[0].balance)

@@ -201,8 +201,14 @@ def _credit_commit(
     )
 
 
-def checkin(app: App, member_id: str, repo: PointsRepo | None = None, clock: Clock | None = None) -> tuple[Outcome, int, int]:
-    """K2 daily check-in on the app's local day: one profile read, one transaction. Returns (outcome, streak, bonus)."""
+def checkin(
+    app: App, member_id: str, *, idempotency_key: str | None = None, repo: PointsRepo | None = None, clock: Clock | None = None
+) -> tuple[Outcome, int, int]:
+    """K2 daily check-in on the app's local day: one profile read, one transaction. Returns (outcome, streak, bonus).
+
+    With an Idempotency-Key, a retry of the same check-in returns the first outcome (applied False)
+    instead of ALREADY_DONE.
+    """
     now = (clock or SystemClock()).now()
     task = next((t for t in cached_tasks(app) if t.definition.template == "daily_checkin" and is_live(t.definition, now)), None)
     if task is None or not isinstance(task.definition, CheckinTask):
@@ -210,6 +216,12 @@ def checkin(app: App, member_id: str, repo: PointsRepo | None = None, clock: Clo
     definition = task.definition
     today = local_day(app, now)
     decided: dict[str, int] = {}
+    fp = fingerprint("checkin")
+    idem = (
+        GuardSpec(pk=keys.app_guard_pk(app.app_id, "idem", f"{member_id}:{idempotency_key}"), sk=keys.GUARD_SK, result={}, fingerprint=fp)
+        if idempotency_key
+        else None
+    )
 
     def plan(profiles: list[PointsProfile]) -> Commit:
         profile = profiles[0]
@@ -231,13 +243,15 @@ def checkin(app: App, member_id: str, repo: PointsRepo | None = None, clock: Clo
             f"checkin:{today.isoformat()}",
             f"daily check-in (day {streak})" + (f" + streak bonus {bonus}" if bonus else ""),
             counters=[],
-            guards=[guard],
+            guards=[guard] + ([GuardSpec(idem.pk, idem.sk, {"streak": streak, "bonus": bonus}, fp)] if idem else []),
             profile_sets={"checkin_day": today.isoformat(), "streak": streak},
         )
 
-    outcome = execute([(app.app_id, member_id)], plan, None, repo or PointsRepo())
+    outcome = execute([(app.app_id, member_id)], plan, idem, repo or PointsRepo(), expected_fingerprint=fp)
     if not outcome.applied:
-        raise AlreadyDone("Already checked in today")
+        if idem is None or "bonus" not in outcome.extra:
+            raise AlreadyDone("Already checked in today")
+        return outcome, int(outcome.extra["streak"]), int(outcome.extra["bonus"])
     return outcome, decided["streak"], decided["bonus"]
 
 

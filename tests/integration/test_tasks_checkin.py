@@ -358,9 +358,9 @@ def test_an_idempotency_key_replays_the_first_completion(world: World) -> None:
     before = snapshot(world)
     # When the client retries with the same key (the cycle is now full)
     again = call(world.api, "POST", path, headers=headers)
-    # Then the first result comes back, applied false, same entry; nothing is written
+    # Then the first response comes back unchanged (API.md: same status and body); nothing is written
     assert again.status_code == 200, again.json_body
-    assert (again.json_body["applied"], again.json_body["entry"]) == (False, first.json_body["entry"])
+    assert again.json_body == first.json_body
     assert snapshot(world) == before
     # When the same key is used for another task
     other = call(world.api, "POST", f"/v1/tasks/{friend['task_id']}/completions", headers=headers)
@@ -621,3 +621,19 @@ def test_the_path_is_recorded_even_when_the_inviter_earns_no_more(world: World) 
     assert me(world, alice)["balance"] == 50
     carol = PointsRepo().get_profile(world.app_id, carol_id)
     assert carol is not None and carol.invited_by == alice_id
+
+
+def test_an_idempotency_key_replays_the_first_check_in(world: World) -> None:
+    # Given a member who checked in with an Idempotency-Key
+    create_task(world, EVERY_TEMPLATE[0])
+    _, token = member(world)
+    headers = {**bearer(token), "Idempotency-Key": "checkin-1"}
+    first = call(world.api, "POST", "/v1/me/checkins", headers=headers)
+    assert first.status_code == 200, first.json_body
+    before = snapshot(world)
+    # When the response was lost and the client retries with the same key
+    again = call(world.api, "POST", "/v1/me/checkins", headers=headers)
+    # Then it gets the first response again and nothing is written; without the key it is ALREADY_DONE
+    assert (again.status_code, again.json_body) == (200, first.json_body)
+    assert snapshot(world) == before
+    assert_envelope(call(world.api, "POST", "/v1/me/checkins", headers=bearer(token)), 409, "ALREADY_DONE")
