@@ -69,15 +69,20 @@ class MembersRepo:
         except MemberItem.DoesNotExist:
             return None
 
-    def put_invite_code(self, app_id: str, code: str, member_id: str) -> None:
-        """The lookup from a member's invite code to the member (written once, on first login)."""
+    def put_invite_code(self, app_id: str, code: str, member_id: str) -> bool:
+        """The lookup from a member's invite code to the member; False if the code belongs to someone else."""
         try:
             IndexItem(PK=keys.invite_pk(app_id, code), SK=keys.INDEX_SK, kind="invite", target=member_id).save(
-                condition=IndexItem.PK.does_not_exist()
+                condition=IndexItem.PK.does_not_exist() | (IndexItem.target == member_id)
             )
         except PutError as exc:
-            if not condition_failed(exc):
-                raise
+            if condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def set_invite_code(self, app_id: str, member_id: str, code: str) -> None:
+        MemberItem(PK=keys.member_pk(app_id, member_id), SK=keys.PROFILE_SK).update(actions=[MemberItem.invite_code.set(code)])
 
     def member_for_invite_code(self, app_id: str, code: str) -> str | None:
         try:

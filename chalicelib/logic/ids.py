@@ -21,7 +21,7 @@ def member_id_for(app_id: str, openid: str) -> str:
     return "m_" + base64.b32encode(digest).decode().lower().rstrip("=")[:26]
 
 
-def invite_code_for(member_id: str) -> str:
-    """A short code a member shares; unguessable enough to not enumerate members (40 bits)."""
+def invite_code_for(member_id: str, length: int = 8) -> str:
+    """A short code a member shares (40 bits); a longer one when the short one is taken."""
     digest = hashlib.sha256(f"invite\x00{member_id}".encode()).digest()
-    return base64.b32encode(digest).decode()[:8]
+    return base64.b32encode(digest).decode()[:length]

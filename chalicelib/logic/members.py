@@ -60,7 +60,11 @@ def login(
     code = invite_code_for(member_id)
     member, created = members.record_login(app.app_id, member_id, openid, iso(now), body.device_id, nickname, birthday, code)
     if created:
-        members.put_invite_code(app.app_id, code, member_id)
+        if not members.put_invite_code(app.app_id, code, member_id):
+            # two members' short codes collided (40 bits): this one gets a longer code
+            code = invite_code_for(member_id, length=16)
+            members.put_invite_code(app.app_id, code, member_id)
+            members.set_invite_code(app.app_id, member_id, code)
         if invite_code:
             tasks.on_invited(app, member_id, invite_code, members.member_for_invite_code(app.app_id, invite_code), clock=clock)
     if birthday:

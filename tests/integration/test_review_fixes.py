@@ -123,3 +123,19 @@ def test_a_receipt_approved_after_the_cycle_is_full_is_rejected_not_stuck(api: A
     assert second["status"] == "rejected"
     stuck = repo.get(app.app_id, "rc_two")
     assert stuck is not None and stuck.status == "rejected" and stuck.reason
+
+
+def test_a_colliding_invite_code_gives_the_new_member_a_longer_code(api: Any, tenant: Tenant) -> None:
+    # Given the short invite code erin would get is already taken by another member
+    from chalicelib.dal.members import MembersRepo
+    from chalicelib.logic.ids import invite_code_for, member_id_for
+
+    erin = member_id_for(tenant.app_id, "erin")
+    assert MembersRepo().put_invite_code(tenant.app_id, invite_code_for(erin), "m_someone_else")
+    # When erin logs in for the first time
+    token = member_token(api, tenant, "erin")
+    code = call(api, "GET", "/v1/me", None, bearer(token)).json_body["invite_code"]
+    # Then erin's code is a longer one that leads to erin, and the taken one still leads to its owner
+    assert code == invite_code_for(erin, length=16)
+    assert MembersRepo().member_for_invite_code(tenant.app_id, code) == erin
+    assert MembersRepo().member_for_invite_code(tenant.app_id, invite_code_for(erin)) == "m_someone_else"
