@@ -209,12 +209,13 @@ def apply_decision(
 
 
 def time_out(event: dict[str, Any], repo: ReceiptsRepo | None = None, clock: Clock | None = None) -> dict[str, Any]:
-    """Step 2 on timeout: an unreviewed receipt is rejected."""
+    """Step 2 on timeout (or when a decision could not be applied): the receipt ends rejected, with a reason."""
     now = (clock or SystemClock()).now()
+    reason = str(event.get("reason") or TIMEOUT_REASON)
     (repo or ReceiptsRepo()).transition(
-        event["app_id"], event["receipt_id"], ("submitted", "pending", "deciding"), "rejected", reason=TIMEOUT_REASON, decided_at=iso(now)
+        event["app_id"], event["receipt_id"], ("submitted", "pending", "deciding"), "rejected", reason=reason, decided_at=iso(now)
     )
-    return {"status": "rejected", "reason": TIMEOUT_REASON}
+    return {"status": "rejected", "reason": reason}
 
 
 def image_urls(receipt: Receipt) -> list[str]:
