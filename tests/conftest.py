@@ -108,3 +108,16 @@ def tenant(api: Any) -> Tenant:
         server_key=secrets["server_key"],
         webhook_secret=secrets["webhook_secret"],
     )
+
+
+@pytest.fixture(scope="module")
+def moto_api() -> Iterator[tuple[Any, Any]]:
+    """One moto account and one Chalice test client for a test module; tests that use it recreate the table."""
+    with mock_aws():
+        from chalice.test import Client
+
+        from app import app
+
+        with Client(app) as api:
+            yield api, boto3.client("dynamodb")
+        config_cache().clear()

@@ -6,14 +6,11 @@ import copy
 import os
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.clock import FixedClock
 from chalicelib.dal import keys, schema
@@ -41,18 +38,6 @@ class World:
     owner: str
     rolling: AppUnderTest  # points expire 30 days after the day they were earned
     monthly: AppUnderTest  # points expire at the end of the month after the month they were earned
-
-
-@pytest.fixture(scope="module")
-def moto_api() -> Iterator[tuple[Any, Any]]:
-    with mock_aws():
-        from chalice.test import Client
-
-        from app import app
-
-        with Client(app) as api:
-            yield api, boto3.client("dynamodb")
-        config_cache().clear()
 
 
 def _app(api: Any, owner: str, name: str, policy: dict[str, Any]) -> AppUnderTest:

@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.dal import schema
 from chalicelib.dal.apps import config_cache
@@ -36,18 +33,6 @@ class World:
     @property
     def levels(self) -> str:
         return f"/v1/admin/apps/{self.app_id}/levels"
-
-
-@pytest.fixture(scope="module")
-def moto_api() -> Iterator[tuple[Any, Any]]:
-    with mock_aws():
-        from chalice.test import Client
-
-        from app import app
-
-        with Client(app) as api:
-            yield api, boto3.client("dynamodb")
-        config_cache().clear()
 
 
 @pytest.fixture

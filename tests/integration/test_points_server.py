@@ -6,13 +6,10 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.dal import schema
 from chalicelib.dal.apps import config_cache
@@ -54,19 +51,6 @@ def _owner_token(api: Any, tenant_id: str, password: str) -> str:
     response = call(api, "POST", "/v1/auth/operator", {"tenant_id": tenant_id, "username": "owner", "password": password})
     assert response.status_code == 200, response.json_body
     return str(response.json_body["token"])
-
-
-@pytest.fixture(scope="module")
-def moto_api() -> Iterator[tuple[Any, Any]]:
-    """One moto account and one Chalice test client for the module; each test gets a fresh table."""
-    with mock_aws():
-        from chalice.test import Client
-
-        from app import app
-
-        with Client(app) as api:
-            yield api, boto3.client("dynamodb")
-        config_cache().clear()
 
 
 @pytest.fixture

@@ -6,13 +6,10 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.dal import keys, schema
 from chalicelib.dal.apps import config_cache
@@ -32,18 +29,6 @@ class World:
     login_secret: str
     server_key: str
     webhook_secret: str
-
-
-@pytest.fixture(scope="module")
-def moto_api() -> Iterator[tuple[Any, Any]]:
-    with mock_aws():
-        from chalice.test import Client
-
-        from app import app
-
-        with Client(app) as api:
-            yield api, boto3.client("dynamodb")
-        config_cache().clear()
 
 
 @pytest.fixture

@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.clock import FixedClock
 from chalicelib.dal import keys, schema
@@ -70,19 +67,6 @@ class World:
         found = AppsRepo().get(self.app_id)
         assert found is not None
         return found
-
-
-@pytest.fixture(scope="module")
-def moto_api() -> Iterator[tuple[Any, Any]]:
-    """One moto account and one Chalice test client for the module; each test gets a fresh table."""
-    with mock_aws():
-        from chalice.test import Client
-
-        from app import app
-
-        with Client(app) as api:
-            yield api, boto3.client("dynamodb")
-        config_cache().clear()
 
 
 @pytest.fixture
