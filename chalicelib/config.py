@@ -43,6 +43,8 @@ class Settings(BaseModel):
     login_callback_timeout_seconds: float = 3.0
     # "http" calls the tenant's login-state callback; "fake" resolves code -> openid locally.
     login_callback_adapter: str = "http"
+    # "http" POSTs expiry reminders to an app's reminder_webhook_url; "off" only writes the outbox.
+    tenant_notifier: str = "http"
 
     # Uploads (receipts, images) and the Step Functions state machines, by ASL file name.
     bucket: str = "jifen-local-uploads"

@@ -109,6 +109,7 @@ class AppItem(BaseItem):
     daily_earn_cap = NumberAttribute(null=True)
     login_mode = UnicodeAttribute()
     login_callback_url = UnicodeAttribute(null=True)
+    reminder_webhook_url = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     version = NumberAttribute(default=1)

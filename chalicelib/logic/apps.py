@@ -39,6 +39,7 @@ def create_app(
         daily_earn_cap=body.daily_earn_cap,
         login_mode=body.login_mode,
         login_callback_url=body.login_callback_url,
+        reminder_webhook_url=body.reminder_webhook_url,
         created_at=now,
         updated_at=now,
     )

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from chalicelib.adapters.tenant_webhook import HttpTenantNotifier, NoNotifier, TenantNotifier
 from chalicelib.clock import Clock, SystemClock, iso
 from chalicelib.dal import keys
 from chalicelib.dal.apps import AppsRepo
@@ -28,6 +29,7 @@ class JobRun:
     items_written: int = 0
     finished: bool = True
     skipped_not_due: int = 0
+    notified: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -122,9 +124,12 @@ def run_reminders(
     index: ExpiryIndexRepo | None = None,
     repo: PointsRepo | None = None,
     outbox: OutboxRepo | None = None,
+    notifier: TenantNotifier | None = None,
 ) -> JobRun:
-    """Write "N points expire on D" for members whose next expiry is within ``days_ahead`` (once per date)."""
+    """Write "N points expire on D" for members whose next expiry is within ``days_ahead`` (once per date),
+    and POST each new reminder, signed, to the app's reminder_webhook_url when it has one."""
     now = (clock or SystemClock()).now()
+    notifier = notifier or default_notifier()
     apps, index, repo, outbox = apps or AppsRepo(), index or ExpiryIndexRepo(), repo or PointsRepo(), outbox or OutboxRepo()
     run = JobRun()
     first = (now.date() - timedelta(days=1)).isoformat()
@@ -142,6 +147,8 @@ def run_reminders(
             if outbox.add(app_id, local_day(app, now).isoformat(), member_id, profile.openid, day, soon[0][1], iso(now)):
                 run.members_changed += 1
                 run.items_written += 2
+                if app.reminder_webhook_url and _notify(app, notifier, profile.openid, member_id, day, soon[0][1], now, apps):
+                    run.notified += 1
     return run
 
 
@@ -155,3 +162,26 @@ def outbox(
 def app_today(app: App, clock: Clock | None = None) -> str:
     """The app's current business day (the outbox is filed by it)."""
     return local_day(app, (clock or SystemClock()).now()).isoformat()
+
+
+def default_notifier() -> TenantNotifier:
+    from chalicelib.config import get_settings
+
+    return HttpTenantNotifier() if get_settings().tenant_notifier == "http" else NoNotifier()
+
+
+def _notify(app: App, notifier: TenantNotifier, openid: str, member_id: str, day: str, points: int, now: datetime, apps: AppsRepo) -> bool:
+    secrets = apps.get_secrets_cached(app.app_id)
+    if secrets is None or not app.reminder_webhook_url:
+        return False
+    event = {
+        "id": f"remind:{member_id}:{day}",
+        "type": "points.expiring",
+        "app_id": app.app_id,
+        "openid": openid,
+        "points": points,
+        "expires_on": day,
+        "at": iso(now),
+        "message": f"{points} points expire on {day}",
+    }
+    return notifier.send(app.reminder_webhook_url, secrets.webhook_secret.current, event)

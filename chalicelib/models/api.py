@@ -101,14 +101,20 @@ class AppFields(Strict):
 class CreateAppRequest(AppFields):
     login_mode: LoginMode = Field(default=LoginMode.JWT, strict=False)
     login_callback_url: str | None = Field(default=None, max_length=1024)
+    reminder_webhook_url: str | None = Field(
+        default=None, max_length=1024, description="optional: expiry reminders are also POSTed here, signed like generic webhooks"
+    )
 
     @model_validator(mode="after")
     def _callback_url(self) -> CreateAppRequest:
         if self.login_mode == LoginMode.CALLBACK and not self.login_callback_url:
             raise ValueError("login_callback_url is required when login_mode is 'callback'")
-        if self.login_callback_url:
-            check_callback_url(self.login_callback_url)
         return self
+
+    @field_validator("login_callback_url", "reminder_webhook_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        return check_callback_url(value) if value else value
 
 
 class UpdateAppRequest(Strict):
@@ -119,6 +125,7 @@ class UpdateAppRequest(Strict):
     daily_earn_cap: int | None = Field(default=None, ge=1, le=1_000_000_000)
     login_mode: LoginMode | None = Field(default=None, strict=False)
     login_callback_url: str | None = Field(default=None, max_length=1024)
+    reminder_webhook_url: str | None = Field(default=None, max_length=1024)
     version: int = Field(ge=1, description="the version read; the update fails with 409 CONFLICT if it changed")
 
     @field_validator("time_zone")
@@ -126,7 +133,7 @@ class UpdateAppRequest(Strict):
     def _tz(cls, value: str | None) -> str | None:
         return None if value is None else check_time_zone(value)
 
-    @field_validator("login_callback_url")
+    @field_validator("login_callback_url", "reminder_webhook_url")
     @classmethod
     def _https(cls, value: str | None) -> str | None:
         if value:
@@ -145,7 +152,7 @@ def check_callback_url(value: str) -> str:
         return value
     if parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1") and get_settings().stage == "local":
         return value
-    raise ValueError("login_callback_url must be an https URL")
+    raise ValueError("must be an https URL")
 
 
 def secret_hint(value: str) -> str:
@@ -162,6 +169,7 @@ class AppOut(Model):
     daily_earn_cap: int | None
     login_mode: LoginMode
     login_callback_url: str | None
+    reminder_webhook_url: str | None = None
     created_at: str
     updated_at: str
     version: int

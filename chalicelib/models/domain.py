@@ -75,6 +75,7 @@ class App(Model):
     daily_earn_cap: int | None
     login_mode: LoginMode
     login_callback_url: str | None = None
+    reminder_webhook_url: str | None = None
     created_at: str
     updated_at: str
     version: int = 1
