@@ -10,6 +10,7 @@ import urllib.request
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from chalicelib.adapters import outbound
 from chalicelib.errors import Unauthorized, UpstreamFailed
 from chalicelib.logic.signatures import sign_server_request
 
@@ -17,16 +18,6 @@ from chalicelib.logic.signatures import sign_server_request
 class LoginCallback(Protocol):
     def resolve(self, url: str, app_id: str, code: str, server_key: str) -> str:
         """The openid for ``code``; Unauthorized if the tenant rejects it, UpstreamFailed if unreachable."""
-
-
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect would carry the signed headers (and the member's code) to another host."""
-
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
 
 
 class HttpLoginCallback:
@@ -52,7 +43,7 @@ class HttpLoginCallback:
             },
         )
         try:
-            with _NO_REDIRECTS.open(request, timeout=self.timeout) as response:
+            with outbound.opener().open(request, timeout=self.timeout) as response:
                 payload = json.loads(response.read(65536))
         except urllib.error.HTTPError as exc:
             if 400 <= exc.code < 500:

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from typing import Any, Protocol
 
+from chalicelib.adapters import outbound
 from chalicelib.logic.signatures import sign_webhook
 
 
@@ -21,22 +22,16 @@ class TenantNotifier(Protocol):
         """True when the tenant answered 2xx."""
 
 
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
 class HttpTenantNotifier:
     def __init__(self, timeout: float = 3.0) -> None:
         self.timeout = timeout
-        self._opener = urllib.request.build_opener(_RefuseRedirects)
 
     def send(self, url: str, secret: str, event: dict[str, Any]) -> bool:
         body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "X-Jifen-Webhook-Signature": sign_webhook(secret, str(int(time.time())), body)}
         request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310 (https enforced on the app)
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
+            with outbound.opener().open(request, timeout=self.timeout) as response:
                 return 200 <= int(response.status) < 300
         except (urllib.error.URLError, TimeoutError, ValueError):
             return False

@@ -40,7 +40,6 @@ from chalicelib.models.api import (
     TenantOut,
     UpdateAppRequest,
     VerifierOut,
-    secret_hint,
 )
 from chalicelib.models.domain import Role
 from chalicelib.models.receipts import ReceiptOut, ReviewDecision, ReviewItem, ReviewQueue
@@ -68,7 +67,7 @@ def get_tenant() -> Response:
 )
 def create_app() -> Response:
     created = apps.create_app(current_operator().tenant_id, parse_body(CreateAppRequest))
-    hints = {name: secret_hint(created.secrets.get(name).current) for name in ("login_secret", "server_key", "webhook_secret")}
+    hints = apps.hints_of(created.secrets)
     secrets = AppSecretsOut(
         login_secret=created.secrets.login_secret.current,
         server_key=created.secrets.server_key.current,

@@ -64,6 +64,11 @@ def secret_hints(tenant_id: str, app_id: str, repo: AppsRepo | None = None) -> d
     secrets = (repo or AppsRepo()).get_secrets(app_id)
     if secrets is None or secrets.tenant_id != tenant_id:
         raise NotFound("App not found")
+    return hints_of(secrets)
+
+
+def hints_of(secrets: AppSecrets) -> dict[str, str]:
+    """What an operator sees of an app's secrets after creation: their last 4 characters."""
     return {name: secret_hint(secrets.get(name).current) for name in SECRET_NAMES}
 
 

@@ -17,7 +17,7 @@ from chalicelib.dal.points import Commit, GuardSpec, PointsRepo
 from chalicelib.dal.receipts import ReceiptsRepo
 from chalicelib.errors import Conflict, LimitReached, NotFound, NotOnSale, UpstreamFailed, ValidationFailed
 from chalicelib.logic.points import execute
-from chalicelib.logic.tasks import _credit_commit, cached_tasks, counter_for, is_live
+from chalicelib.logic.tasks import cached_tasks, counter_for, credit_commit, is_live
 from chalicelib.models.domain import App, PointsProfile
 from chalicelib.models.receipts import Receipt, ReceiptRequest, ReviewDecision
 from chalicelib.models.tasks import ReceiptTask, Task
@@ -173,7 +173,7 @@ def apply_decision(
     )
 
     def plan(profiles: list[PointsProfile]) -> Commit:
-        return _credit_commit(
+        return credit_commit(
             app,
             receipt.member_id,
             profiles[0],

@@ -158,7 +158,7 @@ def member_tasks(app: App, member_id: str, points_repo: PointsRepo | None = None
     return result
 
 
-def _credit_commit(
+def credit_commit(
     app: App,
     member_id: str,
     profile: PointsProfile,
@@ -233,7 +233,7 @@ def checkin(
         guard = GuardSpec(
             pk=keys.app_guard_pk(app.app_id, "checkin", f"{member_id}:{today.isoformat()}"), sk=keys.GUARD_SK, result={"streak": streak}
         )
-        return _credit_commit(
+        return credit_commit(
             app,
             member_id,
             profile,
@@ -287,7 +287,7 @@ def complete(
         )
 
     def plan(profiles: list[PointsProfile]) -> Commit:
-        return _credit_commit(
+        return credit_commit(
             app,
             member_id,
             profiles[0],
@@ -303,7 +303,7 @@ def complete(
     return execute([(app.app_id, member_id)], plan, guards[0] if guards else None, repo or PointsRepo(), expected_fingerprint=fp)
 
 
-def _matching(app: App, template: str, at: datetime, accept: Any = None) -> list[Task]:
+def live_tasks(app: App, template: str, at: datetime, accept: Any = None) -> list[Task]:
     return [
         t
         for t in cached_tasks(app)
@@ -317,12 +317,12 @@ def _hook(
     """Credit every live task of a template once per reference (and within its cycle limit)."""
     now = (clock or SystemClock()).now()
     outcomes = []
-    for task in _matching(app, template, now, accept):
+    for task in live_tasks(app, template, now, accept):
         guard = GuardSpec(pk=keys.app_guard_pk(app.app_id, f"hook-{task.task_id}", reference), sk=keys.GUARD_SK, result={})
         counter = counter_for(app, member_id, task, now)
 
         def plan(profiles: list[PointsProfile], task: Task = task, guard: GuardSpec = guard, counter: CounterSpec = counter) -> Commit:
-            return _credit_commit(
+            return credit_commit(
                 app,
                 member_id,
                 profiles[0],
@@ -385,7 +385,7 @@ def on_invited(
     if inviter_id is None or inviter_id == invitee_id:
         return None
     now = (clock or SystemClock()).now()
-    live = _matching(app, "invite", now)
+    live = live_tasks(app, "invite", now)
     task = live[0] if live else None
     guard = GuardSpec(
         pk=keys.app_guard_pk(app.app_id, "invite", invitee_id), sk=keys.GUARD_SK, result={"inviter": inviter_id, "code": code}
@@ -397,7 +397,7 @@ def on_invited(
             path = Commit(app.app_id, invitee_id, profile=ProfileChange(expected_version=invitee.version, sets={"invited_by": inviter_id}))
             if paying is None:
                 return Commit(app.app_id, inviter_id, guards=[guard], others=[path])
-            commit = _credit_commit(
+            commit = credit_commit(
                 app,
                 inviter_id,
                 inviter,

@@ -19,7 +19,7 @@ from chalicelib.dal.requests import RequestsRepo
 from chalicelib.errors import LimitReached, NotFound
 from chalicelib.logic.ids import member_id_for
 from chalicelib.logic.points import execute, new_entry_id
-from chalicelib.logic.tasks import _credit_commit, _matching, counter_for
+from chalicelib.logic.tasks import counter_for, credit_commit, live_tasks
 from chalicelib.models.domain import App, LedgerEntry, PointsProfile
 from chalicelib.models.tasks import ConsumptionTask, Task, WatchAdTask
 
@@ -122,7 +122,7 @@ def handle_payment(
     if event.type == "payment.succeeded":
         candidates = [
             (task, consumption_points(task.definition, event))
-            for task in _matching(app, "consumption", now)
+            for task in live_tasks(app, "consumption", now)
             if isinstance(task.definition, ConsumptionTask)
         ]
         earning = [(task, points) for task, points in candidates if points > 0]
@@ -138,7 +138,7 @@ def handle_payment(
         refunded_first = GuardSpec(pk=keys.app_guard_pk(app.app_id, "order-refund", event.order_id), sk=keys.GUARD_SK, result={})
 
         def credit(profiles: list[PointsProfile]) -> Commit:
-            commit = _credit_commit(
+            commit = credit_commit(
                 app,
                 member_id,
                 profiles[0],
@@ -217,14 +217,14 @@ def handle_ad(
     spec = _spec(app, "ads", provider, event.id, event.type, raw, now)
     if event.type != "ad.completed":
         return _record_only(spec, requests)
-    tasks: list[Task] = _matching(app, "watch_ad", now, lambda d: isinstance(d, WatchAdTask) and d.ad_unit in (None, event.ad_unit))
+    tasks: list[Task] = live_tasks(app, "watch_ad", now, lambda d: isinstance(d, WatchAdTask) and d.ad_unit in (None, event.ad_unit))
     if not tasks:
         return _record_only(spec, requests)
     task = tasks[0]
     member_id = member_id_for(app.app_id, event.openid)
 
     def credit(profiles: list[PointsProfile]) -> Commit:
-        return _credit_commit(
+        return credit_commit(
             app,
             member_id,
             profiles[0],

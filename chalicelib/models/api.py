@@ -8,7 +8,6 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.models.base import Model
 from chalicelib.models.domain import (
-    SECRET_NAMES,
     App,
     ExpiryPolicy,
     LoginMode,
@@ -324,15 +323,6 @@ class GenericAdEvent(Strict):
     openid: str = Field(min_length=1, max_length=128)
     ad_unit: str = Field(min_length=1, max_length=128)
     at: str | None = Field(default=None, max_length=40)
-
-
-class Empty(Model):
-    model_config = ConfigDict(extra="forbid")
-
-
-ALL_SECRET_NAMES: tuple[SecretName, ...] = SECRET_NAMES
-
-JsonObject = dict[str, Any]
 
 
 # --- points ----------------------------------------------------------------------------------------

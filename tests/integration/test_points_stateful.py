@@ -91,7 +91,6 @@ class PointsAccount(RuleBasedStateMachine):
         self.member_id = member_id_for(self.app.app_id, OPENID)
         MembersRepo().record_login(self.app.app_id, self.member_id, OPENID, "2026-03-01T00:00:00Z", "d", None, None)
         self.clock = FixedClock(START)
-        self.last_run = START
         self.model = Model()
         self.repo = PointsRepo()
         self.serial = 0
@@ -158,7 +157,6 @@ class PointsAccount(RuleBasedStateMachine):
     def run_expiry(self) -> None:
         # The job finds every overdue member through the expiry index, however long since it last ran
         run = expiry_jobs.run_expiry(clock=self.clock)
-        self.last_run = self.clock.now()
         assert run.errors == [] and run.finished
         assert run.points == self.model.expire(self.today())
 
