@@ -4,6 +4,8 @@ from chalice.app import Chalice, Cron, Rate
 
 from chalicelib.api import middleware
 from chalicelib.api.admin import admin
+from chalicelib.api.mall import shop
+from chalicelib.api.mall_admin import mall_admin
 from chalicelib.api.member import member
 from chalicelib.api.public import public
 from chalicelib.api.server import server
@@ -15,7 +17,7 @@ from chalicelib.workflows import receipts
 app = Chalice(app_name="jifen", configure_logs=False)
 app.experimental_feature_flags.update(["BLUEPRINTS"])
 
-for blueprint in (public, member, admin, verifier, server, hooks):
+for blueprint in (public, member, admin, verifier, server, hooks, shop, mall_admin):
     app.register_blueprint(blueprint)
 
 middleware.register(app, middleware.powertools, middleware.http_middleware(app))

@@ -50,6 +50,8 @@ class Settings(BaseModel):
     bucket: str = "jifen-local-uploads"
     upload_url_seconds: int = 900
     sfn_receipt_review: str | None = None
+    sfn_order_fulfilment: str | None = None
+    sfn_after_sales_review: str | None = None
 
 
 def from_environment(environ: dict[str, str] | None = None) -> Settings:

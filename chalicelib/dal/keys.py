@@ -121,3 +121,75 @@ RECEIPT_SK = "RECEIPT"
 
 def review_queue_gsi(app_id: str, status: str) -> str:
     return f"APP#{app_id}#RECEIPTS#{status}"
+
+
+# --- mall (G1–G8, E1–E2) ---------------------------------------------------------------------------
+
+
+def goods_sk(goods_id: str) -> str:
+    """Enterprise stock lives under the tenant: ``TENANT#{t}`` / ``GOODS#{id}``."""
+    return f"GOODS#{goods_id}"
+
+
+GOODS_PREFIX = "GOODS#"
+
+
+def allocation_sk(allocation_id: str) -> str:
+    """An app's sub-stock: ``APP#{app}`` / ``ALLOC#{id}``."""
+    return f"ALLOC#{allocation_id}"
+
+
+ALLOCATION_PREFIX = "ALLOC#"
+
+
+def stock_pk(app_id: str, allocation_id: str, shard: int) -> str:
+    """One stock shard per partition, so a flash sale is not capped by one item's write rate."""
+    return f"APP#{app_id}#STOCK#{allocation_id}#{shard}"
+
+
+STOCK_SK = "STOCK"
+
+
+def allocation_out_pk(app_id: str, allocation_id: str) -> str:
+    """The total-out counter of an allocation (only written when it has a total-out limit)."""
+    return f"APP#{app_id}#ALLOCOUT#{allocation_id}"
+
+
+def device_pk(app_id: str, device_id: str) -> str:
+    """Per-device limit counters of one app."""
+    return f"APP#{app_id}#DEV#{device_id}"
+
+
+def order_sk(order_id: str) -> str:
+    """Orders live in the member's partition (one query shows a member's orders)."""
+    return f"ORDER#{order_id}"
+
+
+ORDER_PREFIX = "ORDER#"
+
+
+def order_index_pk(app_id: str, order_id: str) -> str:
+    """order id -> member, for admin routes and payment webhooks that only know the order id."""
+    return f"APP#{app_id}#ORDERID#{order_id}"
+
+
+def orders_by_day_gsi(app_id: str, day: str) -> str:
+    return f"APP#{app_id}#ORD#{day}"
+
+
+def orders_by_status_gsi(app_id: str, status: str, day: str) -> str:
+    return f"APP#{app_id}#ORDS#{status}#{day}"
+
+
+def code_pk(goods_id: str, digest: str) -> str:
+    """One CDK code: keyed by a digest of the code, so a duplicate line cannot become a second code."""
+    return f"GOODS#{goods_id}#CODE#{digest}"
+
+
+CODE_SK = "CODE"
+CODE_BUCKETS = 16
+
+
+def free_codes_gsi(goods_id: str, bucket: int) -> str:
+    """Sparse index of codes not yet issued (removed from the index when issued)."""
+    return f"POOL#{goods_id}#{bucket}"

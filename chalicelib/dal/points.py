@@ -60,6 +60,32 @@ class WebhookEventSpec:
     ttl: int
 
 
+@dataclass(frozen=True)
+class Write:
+    """Any other item of the transaction (stock shard, order, config check, code claim, ...).
+
+    ``op`` is "put" (``item`` saved), "update" (``item`` updated with ``actions``) or "check"
+    (``item`` is ``(model, pk, sk)``). When its condition fails the commit raises
+    ``ConditionRefused(label, spec)`` so the caller can tell which one refused.
+    """
+
+    op: str
+    item: Any
+    condition: Any
+    label: str
+    actions: tuple[Any, ...] = ()
+    spec: Any = None
+
+
+class ConditionRefused(Exception):
+    """A labelled write's condition failed (the stock shard was empty, the listing changed, ...)."""
+
+    def __init__(self, label: str, spec: Any) -> None:
+        super().__init__(label)
+        self.label = label
+        self.spec = spec
+
+
 @dataclass
 class ProfileChange:
     expected_version: int
@@ -86,6 +112,8 @@ class Commit:
     absent: list[GuardSpec] = field(default_factory=list)
     # other members' profiles changed in the same transaction (transfers, invites)
     others: list[Commit] = field(default_factory=list)
+    # any other items (stock shards, orders, config checks) that must change together with the rest
+    writes: list[Write] = field(default_factory=list)
 
 
 _NUMBER_FIELDS = ("balance", "earned_total", "spent_total", "expired_total", "growth", "streak", "earned_today")
@@ -175,15 +203,20 @@ class PointsRepo:
             reasons = cancellation_reasons(exc)
             if not reasons:
                 raise
-            for (what, spec), reason in zip(order, reasons, strict=False):
-                if reason != "ConditionalCheckFailed":
-                    continue
+            failed = [(what, spec) for (what, spec), reason in zip(order, reasons, strict=False) if reason == "ConditionalCheckFailed"]
+            # the most telling refusal wins: a replay, then a duplicate, then a limit, then a labelled write
+            for what, spec in failed:
                 if what == "nonce":
                     raise request_guard.NonceReplayed from exc
+            for what, spec in failed:
                 if what == "guard":
                     raise DuplicateEffect(spec) from exc
+            for what, spec in failed:
                 if what == "counter":
                     raise LimitReached(spec.reason) from exc
+            for what, spec in failed:
+                if what.startswith("write:"):
+                    raise ConditionRefused(what.removeprefix("write:"), spec) from exc
             # The profile's condition (version, balance) or a concurrent transaction: re-read and decide again.
             if any(reason in ("ConditionalCheckFailed", "TransactionConflict") for reason in reasons):
                 raise VersionConflict from exc
@@ -270,6 +303,17 @@ class PointsRepo:
             )
             guard_label = GuardSpec(pk=event_item.PK, sk=event_item.SK, result={"webhook": event.event_id})
             tx.save(event_item, condition=WebhookEventItem.PK.does_not_exist(), label=("guard", guard_label))
+        for write in part.writes:
+            label = (f"write:{write.label}", write.spec)
+            if write.op == "put":
+                tx.save(write.item, condition=write.condition, label=label)
+            elif write.op == "update":
+                tx.update(write.item, actions=list(write.actions), condition=write.condition, label=label)
+            elif write.op == "check":
+                model, pk, sk = write.item
+                tx.check(model, pk, sk, condition=write.condition, label=label)
+            else:
+                raise ValueError(f"unknown write op {write.op}")
 
 
 class _TransactionBuilder:
