@@ -38,30 +38,37 @@ class SerializedApp:
             return list(self.app(environ, start_response))
 
 
+# moto's Step Functions and Lambda settings for running workflows (also used by in-process tests).
+MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+
+def dispatch_invoke(self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any) -> bytes:
+    """``LambdaSimpleBackend.invoke`` replaced: the function's Python handler from LAMBDA_HANDLERS, in-process."""
+    name = function_name.split(":function:")[-1].split(":")[0]
+    handler = LAMBDA_HANDLERS.get(name)
+    if handler is None:
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps({"errorType": "ResourceNotFound", "errorMessage": f"no local handler for {name}"}).encode()
+    try:
+        event = json.loads(body) if body else {}
+        return json.dumps(handler(event)).encode()
+    except Exception as exc:  # a task failure is data for the state machine (Retry / Catch)
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps(
+            {"errorType": type(exc).__name__, "errorMessage": str(exc), "trace": traceback.format_exc().splitlines()[-3:]}
+        ).encode()
+
+
 def configure_moto() -> None:
     """Real state machine execution and Lambda without Docker; invocations go to LAMBDA_HANDLERS."""
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.core.config import default_user_config
 
-    default_user_config["stepfunctions"] = {"execute_state_machine": True}
-    default_user_config["lambda"] = {"use_docker": False}
+    from jifen_local import transactions
 
-    def invoke(self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any) -> bytes:
-        name = function_name.split(":function:")[-1].split(":")[0]
-        handler = LAMBDA_HANDLERS.get(name)
-        if handler is None:
-            response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps({"errorType": "ResourceNotFound", "errorMessage": f"no local handler for {name}"}).encode()
-        try:
-            event = json.loads(body) if body else {}
-            return json.dumps(handler(event)).encode()
-        except Exception as exc:  # a task failure is data for the state machine (Retry / Catch)
-            response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps(
-                {"errorType": type(exc).__name__, "errorMessage": str(exc), "trace": traceback.format_exc().splitlines()[-3:]}
-            ).encode()
-
-    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+    default_user_config.update({service: dict(values) for service, values in MOTO_CONFIG.items()})
+    LambdaSimpleBackend.invoke = dispatch_invoke  # type: ignore[method-assign]
+    transactions.install()
 
 
 class LocalCloud:

@@ -80,7 +80,7 @@ def _burst_server() -> Any:
     from chalice.local import ThreadedHTTPServer
 
     class BurstHTTPServer(ThreadedHTTPServer):
-        request_queue_size = 256  # the default 5 resets connections when 20+ clients arrive at once
+        request_queue_size = 1024  # the default 5 resets connections when 20+ clients arrive at once (flash sales: 400)
 
     return BurstHTTPServer
 

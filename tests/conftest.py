@@ -30,6 +30,10 @@ from moto import mock_aws
 
 from chalicelib.dal import schema
 from chalicelib.dal.apps import config_cache
+from jifen_local import transactions
+
+# moto rolls a transaction back by copying the whole table per item; this rolls back only what it wrote
+transactions.install()
 
 TENANT = "acme"
 OWNER = ("owner", "owner-password-1")
