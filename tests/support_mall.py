@@ -11,7 +11,10 @@ from tests.support import login_token, server_headers
 
 def member_token(api: Any, tenant: Tenant, openid: str, device_id: str = "device-1") -> str:
     response = call(
-        api, "POST", "/v1/auth/member", {"app_id": tenant.app_id, "login_token": login_token(tenant.login_secret, openid), "device_id": device_id}
+        api,
+        "POST",
+        "/v1/auth/member",
+        {"app_id": tenant.app_id, "login_token": login_token(tenant.login_secret, openid), "device_id": device_id},
     )
     assert response.status_code == 200, response.json_body
     return str(response.json_body["token"])
@@ -60,7 +63,14 @@ def listing_for(api: Any, tenant: Tenant, quantity: int = 10, goods: dict[str, A
 
 ALLOCATION_FIELDS = {"shards", "member_limits", "device_limits", "total_out_limit", "valid_from", "valid_to", "online", "auto_fulfil"}
 
-ADDRESS = {"name": "Li Lei", "phone": "13800000000", "province": "Zhejiang", "city": "Hangzhou", "district": "Xihu", "detail": "1 West Lake Rd"}
+ADDRESS = {
+    "name": "Li Lei",
+    "phone": "13800000000",
+    "province": "Zhejiang",
+    "city": "Hangzhou",
+    "district": "Xihu",
+    "detail": "1 West Lake Rd",
+}
 
 
 def exchange(api: Any, token: str, listing_id: str, quantity: int = 1, key: str | None = None, **extra: Any) -> Any:

@@ -15,7 +15,7 @@ from chalicelib.models.mall import (
     AllocationList,
     AllocationPatch,
     Goods,
-    GoodsIn,
+    GoodsCreate,
     GoodsList,
     GoodsPatch,
     GoodsTopUp,
@@ -39,10 +39,17 @@ def _app(app_id: str) -> App:
 
 
 @mall_admin.endpoint(
-    "/v1/admin/goods", methods=("POST",), auth=MANAGERS, body=GoodsIn, response=Goods, status=201, summary="Enter goods (G1)", errors=(400,)
+    "/v1/admin/goods",
+    methods=("POST",),
+    auth=MANAGERS,
+    body=GoodsCreate,
+    response=Goods,
+    status=201,
+    summary="Enter goods (G1)",
+    errors=(400,),
 )
 def create_goods() -> Response:
-    return ok(mall.create_goods(current_operator().tenant_id, parse_body(GoodsIn)), status=201)
+    return ok(mall.create_goods(current_operator().tenant_id, parse_body(GoodsCreate)), status=201)
 
 
 @mall_admin.endpoint("/v1/admin/goods", auth=ANY_OPERATOR, response=GoodsList, query=("cursor", "limit"), summary="The tenant's goods")
@@ -187,7 +194,9 @@ def list_listings(app_id: str) -> Response:
     return ok(AdminListingList(items=mall.list_listings(_app(app_id))))
 
 
-@mall_admin.endpoint("/v1/admin/apps/{app_id}/listings/{listing_id}", auth=ANY_OPERATOR, response=Listing, summary="One listing", errors=(404,))
+@mall_admin.endpoint(
+    "/v1/admin/apps/{app_id}/listings/{listing_id}", auth=ANY_OPERATOR, response=Listing, summary="One listing", errors=(404,)
+)
 def get_listing(app_id: str, listing_id: str) -> Response:
     return ok(mall.get_listing(_app(app_id), listing_id))
 

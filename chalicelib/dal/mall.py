@@ -189,7 +189,7 @@ class AllocationsRepo:
             tx._commit()
         except TransactWriteError as exc:
             if "ConditionalCheckFailed" in cancellation_reasons(exc):
-                raise SoldOut("Not enough unallocated stock of these goods") from exc
+                raise Conflict("Not enough unallocated stock of these goods") from exc
             raise
 
     def get(self, app_id: str, allocation_id: str, *, consistent: bool = False) -> Allocation | None:
@@ -248,7 +248,7 @@ class AllocationsRepo:
             tx._commit()
         except TransactWriteError as exc:
             if "ConditionalCheckFailed" in cancellation_reasons(exc):
-                raise SoldOut("Not enough unallocated stock of these goods") from exc
+                raise Conflict("Not enough unallocated stock of these goods") from exc
             raise
         self._forget(allocation.app_id, allocation.allocation_id)
 
@@ -290,7 +290,8 @@ class AllocationsRepo:
         totals: dict[str, int] = {}
         for allocation in allocations:
             totals[allocation.allocation_id] = sum(
-                max(0, found.get(keys.stock_pk(allocation.app_id, allocation.allocation_id, shard), 0)) for shard in range(allocation.shards)
+                max(0, found.get(keys.stock_pk(allocation.app_id, allocation.allocation_id, shard), 0))
+                for shard in range(allocation.shards)
             )
         return totals
 
@@ -496,9 +497,7 @@ class OrdersRepo:
         )
         return Page[Order](items=[_order(item) for item in result], cursor=encode_cursor(result.last_evaluated_key))
 
-    def by_day(
-        self, app_id: str, day: str, status: str | None, listing_id: str | None, cursor: str | None, limit: int
-    ) -> Page[Order]:
+    def by_day(self, app_id: str, day: str, status: str | None, listing_id: str | None, cursor: str | None, limit: int) -> Page[Order]:
         """Orders of one day (GSI1), or of one status on that day (GSI2); newest first; listing as a filter."""
         condition = OrderItem.listing_id == listing_id if listing_id else None
         if status:
@@ -560,3 +559,32 @@ def release_stock(order: Order) -> list[Write]:
     return [stock_write(order.app_id, order.allocation_id, int(shard), part) for shard, part in order.shards.items() if part > 0]
 
 
+# --- fulfilment workflow task tokens (G5) -----------------------------------------------------------
+
+
+def order_token_put(order: Order, step: str, token: str, status: str) -> bool:
+    """Keep a waiting workflow step's task token on the order, only while the order is in ``status``.
+
+    False when the order moved on (paid, shipped, cancelled): the caller resumes the step itself. The
+    version does not change: a token is not a change of the order.
+    """
+    item = OrderItem(PK=keys.member_pk(order.app_id, order.member_id), SK=keys.order_sk(order.order_id))
+    try:
+        item.update(actions=[OrderItem.task_token.set(f"{step}#{token}")], condition=OrderItem.status == status)
+    except UpdateError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True
+
+
+def order_token(app_id: str, member_id: str, order_id: str, step: str) -> str | None:
+    """The task token a workflow step left on the order, if that step is the one waiting."""
+    try:
+        item = OrderItem.get(
+            keys.member_pk(app_id, member_id), keys.order_sk(order_id), consistent_read=True, attributes_to_get=["task_token"]
+        )
+    except OrderItem.DoesNotExist:
+        return None
+    held_by, _, token = (item.task_token or "").partition("#")
+    return token if held_by == step and token else None

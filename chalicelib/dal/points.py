@@ -205,9 +205,8 @@ class PointsRepo:
                 raise
             failed = [(what, spec) for (what, spec), reason in zip(order, reasons, strict=False) if reason == "ConditionalCheckFailed"]
             # the most telling refusal wins: a replay, then a duplicate, then a limit, then a labelled write
-            for what, spec in failed:
-                if what == "nonce":
-                    raise request_guard.NonceReplayed from exc
+            if any(what == "nonce" for what, _ in failed):
+                raise request_guard.NonceReplayed from exc
             for what, spec in failed:
                 if what == "guard":
                     raise DuplicateEffect(spec) from exc

@@ -39,7 +39,6 @@ from chalicelib.logic.ids import member_id_for
 from chalicelib.logic.points import execute, fingerprint, local_day, new_entry_id, plan_earn, plan_spend
 from chalicelib.models.domain import App, LedgerEntry, Page, PointsProfile
 from chalicelib.models.mall import (
-    VIRTUAL,
     Allocation,
     AllocationIn,
     AllocationPatch,
@@ -67,7 +66,16 @@ def _now(clock: Clock | None) -> datetime:
 # --- G1 goods --------------------------------------------------------------------------------------
 
 
+def _own_images(tenant_id: str, images: list[str]) -> None:
+    """Image keys come from this tenant's upload endpoint: another tenant's key would leak its image."""
+    if any(not key.startswith(f"goods/{tenant_id}/") for key in images):
+        raise ValidationFailed(
+            "Images must be uploaded through this tenant's image endpoint", details=[{"field": "images", "problem": "unknown key"}]
+        )
+
+
 def create_goods(tenant_id: str, body: GoodsIn, repo: GoodsRepo | None = None, clock: Clock | None = None) -> Goods:
+    _own_images(tenant_id, body.images)
     now = iso(_now(clock))
     goods = Goods(
         **body.model_dump(),
@@ -95,6 +103,7 @@ def list_goods(tenant_id: str, cursor: str | None, limit: int, repo: GoodsRepo |
 
 def edit_goods(tenant_id: str, goods_id: str, patch: GoodsPatch, repo: GoodsRepo | None = None, clock: Clock | None = None) -> Goods:
     repo = repo or GoodsRepo()
+    _own_images(tenant_id, patch.images)
     current = get_goods(tenant_id, goods_id, repo)
     fields = patch.model_dump(exclude={"expected_version"})
     changed = current.model_copy(update={**fields, "updated_at": iso(_now(clock))})
@@ -544,7 +553,8 @@ def exchange(
 def _validate_request(offer: Offer, body: ExchangeRequest) -> None:
     if body.quantity > offer.listing.max_per_order:
         raise ValidationFailed(
-            f"At most {offer.listing.max_per_order} per order", details=[{"field": "quantity", "problem": f"1..{offer.listing.max_per_order}"}]
+            f"At most {offer.listing.max_per_order} per order",
+            details=[{"field": "quantity", "problem": f"1..{offer.listing.max_per_order}"}],
         )
     if offer.goods.category == "physical" and body.address is None:
         raise ValidationFailed("Physical goods need a delivery address", details=[{"field": "address", "problem": "required"}])

@@ -14,6 +14,7 @@ Use = Literal["mall", "ecommerce"]
 ListingStatus = Literal["draft", "online", "offline", "void"]
 OrderStatus = Literal[
     "awaiting_payment",  # points + cash: points and stock held until the payment webhook (or the timeout)
+    "paid",  # the payment webhook matched: the fulfilment workflow fulfils it next (moments)
     "awaiting_shipment",  # physical goods: an operator ships (carrier + tracking)
     "paying_out",  # cash red packet: the payout adapter is being called
     "shipped",
@@ -106,10 +107,18 @@ class GoodsIn(GoodsFields):
                 raise ValueError(f"{self.category} goods need {name}")
         if self.coupon_url is not None and not self.coupon_url.startswith("https://"):
             raise ValueError("coupon_url must be an https URL")
-        if self.category == "cdk" and self.total:
-            raise ValueError("CDK goods start with total 0: upload a code file to add stock")
         if self.use == "ecommerce" and self.category in ("points", "red_packet", "coupon"):
             raise ValueError("e-commerce goods are physical, CDK or coupon-link products")
+        return self
+
+
+class GoodsCreate(GoodsIn):
+    """The request that enters goods: CDK goods start empty (their stock is the codes imported)."""
+
+    @model_validator(mode="after")
+    def _cdk_starts_empty(self) -> GoodsCreate:
+        if self.category == "cdk" and self.total:
+            raise ValueError("CDK goods start with total 0: upload a code file to add stock")
         return self
 
 
