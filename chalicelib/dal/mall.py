@@ -11,8 +11,10 @@ import hashlib
 import json
 import random
 from collections.abc import Iterable
+from typing import Any
 
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.attributes import NumberAttribute
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.dal import keys
 from chalicelib.dal.apps import config_cache
@@ -139,22 +141,52 @@ def _allocation_document(allocation: Allocation) -> str:
 
 
 def split(quantity: int, shards: int) -> dict[int, int]:
-    """Spread ``quantity`` evenly over ``shards`` (the first ones get the remainder)."""
+    """Spread ``quantity`` evenly over ``shards`` (the first ones get the remainder); every shard is named."""
     base, extra = divmod(quantity, shards)
-    return {shard: base + (1 if shard < extra else 0) for shard in range(shards) if base + (1 if shard < extra else 0)}
+    return {shard: base + (1 if shard < extra else 0) for shard in range(shards)}
 
 
-def stock_write(app_id: str, allocation_id: str, shard: int, delta: int) -> Write:
-    """A shard's stock moves by ``delta``; taking needs ``n >= -delta`` (never below zero)."""
-    item = CounterItem(PK=keys.stock_pk(app_id, allocation_id, shard), SK=keys.STOCK_SK)
+def listing_gate(listing_id: str) -> NumberAttribute:
+    """The listing's version as its allocation's shards know it (0 = not on sale): ``g_<listing id>``."""
+    return NumberAttribute(attr_name=f"g_{listing_id}")
+
+
+def _shard(app_id: str, allocation_id: str, shard: int) -> CounterItem:
+    return CounterItem(PK=keys.stock_pk(app_id, allocation_id, shard), SK=keys.STOCK_SK)
+
+
+def stock_write(app_id: str, allocation_id: str, shard: int, delta: int, *, gate: tuple[int, str, int] | None = None) -> Write:
+    """A shard's stock moves by ``delta``; taking needs ``n >= -delta`` (never below zero).
+
+    An exchange also passes ``gate`` = (allocation version, listing id, listing version) it decided on:
+    the shard only gives stock to a decision made on the current configuration, so an edit, an offline
+    switch or a void takes effect at once even though Lambdas cache configuration for a few seconds.
+    """
     actions = (CounterItem.n.add(delta), CounterItem.kind.set("stock"))
     condition = CounterItem.n >= -delta if delta < 0 else None
-    return Write("update", item, condition, "stock", actions, spec=shard)
+    if gate is not None:
+        allocation_version, listing_id, listing_version = gate
+        condition = (CounterItem.n >= -delta) & (CounterItem.v == allocation_version) & (listing_gate(listing_id) == listing_version)
+    return Write("update", _shard(app_id, allocation_id, shard), condition, "stock", actions, spec=shard)
+
+
+def _shard_actions(delta: int, version: int) -> list[Any]:
+    return [CounterItem.n.add(delta), CounterItem.kind.set("stock"), CounterItem.v.set(version)]
 
 
 class AllocationsRepo:
+    """Every change to an allocation stamps its new version on all its shards, in the same transaction."""
+
     def _forget(self, app_id: str, allocation_id: str) -> None:
         config_cache().forget(("allocation", app_id, allocation_id))
+
+    def _commit(self, tx: Any, refused: str) -> None:
+        try:
+            tx._commit()
+        except TransactWriteError as exc:
+            if "ConditionalCheckFailed" in cancellation_reasons(exc):
+                raise Conflict(refused) from exc
+            raise
 
     def create(self, allocation: Allocation, tenant_id: str) -> None:
         """Takes ``quantity`` from the goods' available stock and spreads it over the shards, atomically."""
@@ -183,14 +215,8 @@ class AllocationsRepo:
             condition=AllocationItem.PK.does_not_exist(),
         )
         for shard, part in split(allocation.quantity, allocation.shards).items():
-            write = stock_write(allocation.app_id, allocation.allocation_id, shard, part)
-            tx.update(write.item, actions=list(write.actions))
-        try:
-            tx._commit()
-        except TransactWriteError as exc:
-            if "ConditionalCheckFailed" in cancellation_reasons(exc):
-                raise Conflict("Not enough unallocated stock of these goods") from exc
-            raise
+            tx.update(_shard(allocation.app_id, allocation.allocation_id, shard), actions=_shard_actions(part, 1))
+        self._commit(tx, "Not enough unallocated stock of these goods")
 
     def get(self, app_id: str, allocation_id: str, *, consistent: bool = False) -> Allocation | None:
         try:
@@ -210,22 +236,27 @@ class AllocationsRepo:
             if item.kind == "allocation"
         ]
 
+    def _versioned(self, tx: Any, allocation: Allocation, actions: list[Any]) -> None:
+        tx.update(
+            AllocationItem(PK=keys.app_pk(allocation.app_id), SK=keys.allocation_sk(allocation.allocation_id)),
+            actions=[*actions, AllocationItem.version.add(1)],
+            condition=AllocationItem.version == allocation.version,
+        )
+
     def replace_settings(self, allocation: Allocation, expected_version: int) -> None:
-        item = AllocationItem(PK=keys.app_pk(allocation.app_id), SK=keys.allocation_sk(allocation.allocation_id))
-        try:
-            item.update(
-                actions=[
-                    AllocationItem.document.set(_allocation_document(allocation)),
-                    AllocationItem.online.set(allocation.online),
-                    AllocationItem.updated_at.set(allocation.updated_at),
-                    AllocationItem.version.add(1),
-                ],
-                condition=AllocationItem.version == expected_version,
-            )
-        except UpdateError as exc:
-            if condition_failed(exc):
-                raise Conflict("The allocation was changed by someone else; read it again") from exc
-            raise
+        tx = transaction()
+        self._versioned(
+            tx,
+            allocation.model_copy(update={"version": expected_version}),
+            [
+                AllocationItem.document.set(_allocation_document(allocation)),
+                AllocationItem.online.set(allocation.online),
+                AllocationItem.updated_at.set(allocation.updated_at),
+            ],
+        )
+        for shard in range(allocation.shards):
+            tx.update(_shard(allocation.app_id, allocation.allocation_id, shard), actions=_shard_actions(0, expected_version + 1))
+        self._commit(tx, "The allocation was changed by someone else; read it again")
         self._forget(allocation.app_id, allocation.allocation_id)
 
     def top_up(self, allocation: Allocation, tenant_id: str, quantity: int, at: str) -> None:
@@ -236,20 +267,10 @@ class AllocationsRepo:
             actions=[GoodsItem.available.add(-quantity), GoodsItem.updated_at.set(at)],
             condition=GoodsItem.PK.exists() & (GoodsItem.available >= quantity),
         )
-        tx.update(
-            AllocationItem(PK=keys.app_pk(allocation.app_id), SK=keys.allocation_sk(allocation.allocation_id)),
-            actions=[AllocationItem.quantity.add(quantity), AllocationItem.updated_at.set(at), AllocationItem.version.add(1)],
-            condition=AllocationItem.PK.exists(),
-        )
+        self._versioned(tx, allocation, [AllocationItem.quantity.add(quantity), AllocationItem.updated_at.set(at)])
         for shard, part in split(quantity, allocation.shards).items():
-            write = stock_write(allocation.app_id, allocation.allocation_id, shard, part)
-            tx.update(write.item, actions=list(write.actions))
-        try:
-            tx._commit()
-        except TransactWriteError as exc:
-            if "ConditionalCheckFailed" in cancellation_reasons(exc):
-                raise Conflict("Not enough unallocated stock of these goods") from exc
-            raise
+            tx.update(_shard(allocation.app_id, allocation.allocation_id, shard), actions=_shard_actions(part, allocation.version + 1))
+        self._commit(tx, "Not enough unallocated stock of these goods (or the allocation changed; read it again)")
         self._forget(allocation.app_id, allocation.allocation_id)
 
     def give_back(self, allocation: Allocation, tenant_id: str, parts: dict[int, int], at: str) -> None:
@@ -261,30 +282,62 @@ class AllocationsRepo:
             actions=[GoodsItem.available.add(quantity), GoodsItem.updated_at.set(at)],
             condition=GoodsItem.PK.exists(),
         )
-        tx.update(
-            AllocationItem(PK=keys.app_pk(allocation.app_id), SK=keys.allocation_sk(allocation.allocation_id)),
-            actions=[AllocationItem.quantity.add(-quantity), AllocationItem.updated_at.set(at), AllocationItem.version.add(1)],
-            condition=AllocationItem.PK.exists(),
-        )
-        for shard, part in parts.items():
-            write = stock_write(allocation.app_id, allocation.allocation_id, shard, -part)
-            tx.update(write.item, actions=list(write.actions), condition=write.condition)
-        try:
-            tx._commit()
-        except TransactWriteError as exc:
-            if "ConditionalCheckFailed" in cancellation_reasons(exc):
-                raise Conflict("The stock changed while returning it; read it again") from exc
-            raise
+        self._versioned(tx, allocation, [AllocationItem.quantity.add(-quantity), AllocationItem.updated_at.set(at)])
+        for shard in range(allocation.shards):
+            part = parts.get(shard, 0)
+            condition = CounterItem.n >= part if part else None
+            tx.update(
+                _shard(allocation.app_id, allocation.allocation_id, shard),
+                actions=_shard_actions(-part, allocation.version + 1),
+                condition=condition,
+            )
+        self._commit(tx, "The stock changed while returning it; read it again")
         self._forget(allocation.app_id, allocation.allocation_id)
+
+    def shard_items(self, app_id: str, allocation_id: str, shards: int, *, consistent: bool = False) -> dict[int, CounterItem]:
+        wanted = [(keys.stock_pk(app_id, allocation_id, shard), keys.STOCK_SK) for shard in range(shards)]
+        by_pk = {item.PK: item for item in CounterItem.batch_get(wanted, consistent_read=consistent)}
+        return {shard: by_pk[pk] for shard, (pk, _) in enumerate(wanted) if pk in by_pk}
 
     def stock(self, app_id: str, allocation_id: str, shards: int, *, consistent: bool = False) -> dict[int, int]:
         """Stock left per shard (one BatchGetItem)."""
-        wanted = [(keys.stock_pk(app_id, allocation_id, shard), keys.STOCK_SK) for shard in range(shards)]
-        found = {item.PK: int(item.n) for item in CounterItem.batch_get(wanted, consistent_read=consistent)}
-        return {shard: found.get(keys.stock_pk(app_id, allocation_id, shard), 0) for shard in range(shards)}
+        found = self.shard_items(app_id, allocation_id, shards, consistent=consistent)
+        return {shard: int(found[shard].n) if shard in found else 0 for shard in range(shards)}
+
+    def gated_stock(self, allocation: Allocation, listing: Listing) -> tuple[dict[int, int], bool]:
+        """Stock per shard (consistent) and whether every shard still sells under this decision's versions.
+
+        Read raw: a listing's gate is an attribute named after it, which no model declares.
+        """
+        connection = CounterItem._get_connection()
+        pending = [
+            {"PK": keys.stock_pk(allocation.app_id, allocation.allocation_id, shard), "SK": keys.STOCK_SK}
+            for shard in range(allocation.shards)
+        ]
+        raw: list[dict[str, Any]] = []
+        for _ in range(5):
+            response = connection.batch_get_item(pending, consistent_read=True)  # type: ignore[arg-type]  # key dicts, despite the stub
+            raw += response.get("Responses", {}).get(connection.table_name, [])
+            pending = [
+                {name: next(iter(value.values())) for name, value in key.items()}
+                for key in response.get("UnprocessedKeys", {}).get(connection.table_name, {}).get("Keys", [])
+            ]
+            if not pending:
+                break
+        by_pk = {item["PK"]["S"]: item for item in raw}
+        stock: dict[int, int] = {}
+        current = True
+        for shard in range(allocation.shards):
+            item = by_pk.get(keys.stock_pk(allocation.app_id, allocation.allocation_id, shard), {})
+            stock[shard] = int(item.get("n", {}).get("N", "0"))
+            version = int(item.get("v", {}).get("N", "0"))
+            gate = int(item.get(f"g_{listing.listing_id}", {}).get("N", "-1"))
+            current = current and version == allocation.version and gate == listing.version
+        return stock, current
 
     def stocks(self, allocations: Iterable[Allocation]) -> dict[str, int]:
         """Stock left of several allocations (one BatchGetItem per 100 shards)."""
+        allocations = list(allocations)
         wanted = [(keys.stock_pk(a.app_id, a.allocation_id, shard), keys.STOCK_SK) for a in allocations for shard in range(a.shards)]
         found = {item.PK: int(item.n) for item in CounterItem.batch_get(wanted)} if wanted else {}
         totals: dict[str, int] = {}
@@ -318,7 +371,8 @@ class ListingsRepo:
     def _forget(self, app_id: str) -> None:
         config_cache().forget((self.KIND, app_id))
 
-    def put(self, listing: Listing, expected_version: int | None) -> Listing:
+    def put(self, listing: Listing, expected_version: int | None, shards: int) -> Listing:
+        """The listing, and its gate on every shard of its allocation (its version when online, else 0), together."""
         version = 1 if expected_version is None else expected_version + 1
         document = listing.model_dump_json(exclude={"listing_id", "app_id", "status", "updated_at", "version"})
         item = ConfigItem(
@@ -333,10 +387,15 @@ class ListingsRepo:
             status=listing.status,
         )
         condition = ConfigItem.PK.does_not_exist() if expected_version is None else (ConfigItem.version == expected_version)
+        tx = transaction()
+        tx.save(item, condition=condition)
+        gate = version if listing.status == "online" else 0
+        for shard in range(shards):
+            tx.update(_shard(listing.app_id, listing.allocation_id, shard), actions=[listing_gate(listing.listing_id).set(gate)])
         try:
-            item.save(condition=condition)
-        except PutError as exc:
-            if condition_failed(exc):
+            tx._commit()
+        except TransactWriteError as exc:
+            if "ConditionalCheckFailed" in cancellation_reasons(exc):
                 raise Conflict("The listing was changed by someone else; read it again") from exc
             raise
         self._forget(listing.app_id)
@@ -359,22 +418,6 @@ class ListingsRepo:
 
     def forget(self, app_id: str) -> None:
         self._forget(app_id)
-
-
-def listing_check(listing: Listing) -> Write:
-    """The exchange's proof that the listing it decided on is still that listing, on sale."""
-    condition = (ConfigItem.version == listing.version) & (ConfigItem.status == "online")
-    return Write("check", (ConfigItem, keys.app_pk(listing.app_id), keys.config_sk("listing", listing.listing_id)), condition, "listing")
-
-
-def allocation_check(allocation: Allocation) -> Write:
-    condition = (AllocationItem.version == allocation.version) & (AllocationItem.online == True)  # noqa: E712 (a condition)
-    return Write(
-        "check",
-        (AllocationItem, keys.app_pk(allocation.app_id), keys.allocation_sk(allocation.allocation_id)),
-        condition,
-        "allocation",
-    )
 
 
 # --- orders (G4–G6) --------------------------------------------------------------------------------

@@ -210,6 +210,8 @@ class GuardItem(BaseItem):
 
 class CounterItem(BaseItem):
     n = NumberAttribute()
+    # stock shards only: the allocation version the shard's stock is sold under (listing gates: g_<listing id>)
+    v = NumberAttribute(null=True)
 
 
 class ConfigItem(BaseItem):

@@ -25,10 +25,8 @@ from chalicelib.dal.mall import (
     GoodsRepo,
     ListingsRepo,
     OrdersRepo,
-    allocation_check,
     code_claim,
     free_codes,
-    listing_check,
     order_put,
     stock_write,
 )
@@ -227,7 +225,7 @@ def create_listing(app: App, body: ListingIn, repo: ListingsRepo | None = None, 
         updated_at=now,
         version=1,
     )
-    return (repo or ListingsRepo()).put(listing, None)
+    return (repo or ListingsRepo()).put(listing, None, allocation.shards)
 
 
 def _check_price(goods: Goods, price_points: int, price_fen: int) -> None:
@@ -258,7 +256,7 @@ def edit_listing(app: App, listing_id: str, patch: ListingPatch, repo: ListingsR
     fields = patch.model_dump(exclude={"expected_version"})
     fields["title"] = patch.title or current.title
     changed = current.model_copy(update={**fields, "updated_at": iso(_now(clock))})
-    return repo.put(changed, patch.expected_version)
+    return repo.put(changed, patch.expected_version, get_allocation(app, current.allocation_id).shards)
 
 
 def set_listing_status(app: App, listing_id: str, status: str, repo: ListingsRepo | None = None, clock: Clock | None = None) -> Listing:
@@ -268,7 +266,7 @@ def set_listing_status(app: App, listing_id: str, status: str, repo: ListingsRep
     if current.status == "void":
         raise Conflict("A void listing cannot change")
     changed = current.model_copy(update={"status": status, "updated_at": iso(_now(clock))})
-    return repo.put(changed, current.version)
+    return repo.put(changed, current.version, get_allocation(app, current.allocation_id).shards)
 
 
 @dataclass(frozen=True)
@@ -464,9 +462,14 @@ def _first_shards(allocation: Allocation, quantity: int) -> dict[int, int]:
     return {random.randrange(allocation.shards): quantity}  # noqa: S311 (load spreading, not security)
 
 
-def _shards_with_stock(allocation: Allocation, quantity: int, repo: AllocationsRepo) -> dict[int, int]:
-    """After an empty shard: read every shard (one BatchGetItem) and take from those that have some."""
-    stock = repo.stock(allocation.app_id, allocation.allocation_id, allocation.shards, consistent=True)
+def _shards_with_stock(offer: Offer, quantity: int, repo: AllocationsRepo) -> dict[int, int] | None:
+    """After a shard refused: read every shard (one BatchGetItem) and take from those that have some.
+
+    None when the shards say the configuration changed since the decision (decide again on fresh config).
+    """
+    stock, current = repo.gated_stock(offer.allocation, offer.listing)
+    if not current:
+        return None
     if sum(max(0, n) for n in stock.values()) < quantity:
         raise SoldOut("Sold out")
     candidates = [shard for shard, n in stock.items() if n > 0]
@@ -523,13 +526,17 @@ def exchange(
         except ConditionRefused as refused:
             if refused.label == "stock" and stock_tries < STOCK_ATTEMPTS:
                 stock_tries += 1
-                attempt.shards = _shards_with_stock(offer.allocation, body.quantity, allocations)
-                continue
-            if refused.label in ("listing", "allocation") and config_tries < CONFIG_ATTEMPTS:
-                config_tries += 1
-                offer = _offer(app, body.listing_id, fresh=True)
-                _validate_request(offer, body)
-                continue
+                shards = _shards_with_stock(offer, body.quantity, allocations)
+                if shards is not None:
+                    attempt.shards = shards
+                    continue
+                if config_tries < CONFIG_ATTEMPTS:  # the listing or allocation changed: decide again on fresh config
+                    config_tries += 1
+                    offer = _offer(app, body.listing_id, fresh=True)
+                    _validate_request(offer, body)
+                    attempt.shards = _first_shards(offer.allocation, body.quantity)
+                    continue
+                raise NotOnSale("Not on sale: the listing changed") from None
             if refused.label == "code" and code_tries < CODE_ATTEMPTS:
                 code_tries += 1
                 attempt.codes = []
@@ -648,8 +655,10 @@ def _plan(
 
     def plan(profiles: list[PointsProfile]) -> Commit:
         profile = profiles[0]
-        writes: list[Write] = [listing_check(listing), allocation_check(allocation)]
-        writes += [stock_write(app.app_id, allocation.allocation_id, shard, -part) for shard, part in attempt.shards.items()]
+        gate = (allocation.version, listing.listing_id, listing.version)
+        writes: list[Write] = [
+            stock_write(app.app_id, allocation.allocation_id, shard, -part, gate=gate) for shard, part in attempt.shards.items()
+        ]
         writes += order_put(order)
         if status == "completed" and goods.category == "cdk":
             writes += [code_claim(goods.goods_id, digest, order) for digest, _ in attempt.codes]

@@ -199,23 +199,41 @@ def test_not_on_sale_offline_not_started_ended_expired(api: Any, tenant: Tenant,
     assert (views[later["listing_id"]]["on_sale"], views[later["listing_id"]]["not_on_sale_reason"]) == (False, "not started")
 
 
-def test_a_stale_cached_listing_is_decided_again_by_the_transaction(api: Any, aws: Any, tenant: Tenant, buyer: str) -> None:
-    # Given a listing the member's Lambda has cached as online
+def test_a_stale_cached_listing_is_decided_again_by_the_transaction(api: Any, tenant: Tenant, buyer: str) -> None:
+    from chalicelib.dal.apps import config_cache
+    from chalicelib.dal.mall import ListingsRepo
+
+    # Given a listing this Lambda has cached as online
     listing = listing_for(api, tenant, quantity=5, goods=create_goods(api, tenant, total=5, **LINK))
-    assert call(api, "GET", "/v1/mall/listings", headers=bearer(buyer)).json_body["items"]
-    # When another container takes it offline (this container's cache does not know)
-    aws.update_item(
-        TableName=os.environ["JIFEN_TABLE"],
-        Key={"PK": {"S": keys.app_pk(tenant.app_id)}, "SK": {"S": keys.config_sk("listing", listing["listing_id"])}},
-        UpdateExpression="SET #s = :off ADD version :one",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":off": {"S": "offline"}, ":one": {"N": "1"}},
-    )
+    stale = ListingsRepo().all_cached(tenant.app_id)
+    # When another container takes it offline (this container's cache still says online)
+    path = f"/v1/admin/apps/{tenant.app_id}/listings/{listing['listing_id']}/status"
+    assert admin(api, tenant, "POST", path, {"status": "offline"}).status_code == 200
+    config_cache().forget(("listing", tenant.app_id))
+    assert config_cache().get(("listing", tenant.app_id), lambda: stale)[0].status == "online"
     response = exchange(api, buyer, listing["listing_id"])
-    # Then the transaction's condition refuses the stale decision and the fresh one says not on sale
+    # Then the stock shard's gate refuses the stale decision and the fresh one says not on sale
     assert error(response) == (409, "NOT_ON_SALE")
     assert me(api, buyer)["balance"] == 1000
     assert stock(api, tenant, listing["allocation_id"]) == 5
+
+
+def test_an_edited_price_applies_to_the_next_exchange_even_from_a_stale_cache(api: Any, tenant: Tenant, buyer: str) -> None:
+    from chalicelib.dal.apps import config_cache
+    from chalicelib.dal.mall import ListingsRepo
+
+    listing = listing_for(api, tenant, quantity=5, goods=create_goods(api, tenant, total=5, **LINK))
+    stale = ListingsRepo().all_cached(tenant.app_id)
+    edit = {"price_points": 300, "expected_version": 1}
+    assert admin(api, tenant, "PATCH", f"/v1/admin/apps/{tenant.app_id}/listings/{listing['listing_id']}", edit).status_code == 200
+    config_cache().forget(("listing", tenant.app_id))
+    config_cache().get(("listing", tenant.app_id), lambda: stale)
+    # When the member exchanges through the container that cached the old price of 100
+    response = exchange(api, buyer, listing["listing_id"])
+    # Then the order is at the new price
+    assert response.status_code == 201, response.json_body
+    assert response.json_body["points"] == 300
+    assert me(api, buyer)["balance"] == 700
 
 
 def test_the_mall_exchange_task_hook_credits_its_points(api: Any, tenant: Tenant, buyer: str) -> None:
