@@ -507,8 +507,6 @@ def exchange(
         else None
     )
     points_repo, allocations, orders = PointsRepo(), AllocationsRepo(), OrdersRepo()
-    if idem is not None and (first := _replayed(app, member_id, idem, fp, points_repo, orders)) is not None:
-        return first, False
     target = _points_target(app, offer, openid if target_openid is None else target_openid)
     attempt = _Attempt(shards=_first_shards(offer.allocation, body.quantity), codes=[])
     config_tries = stock_tries = code_tries = 0
@@ -519,7 +517,7 @@ def exchange(
         if offer.goods.category == "cdk" and offer.listing.price_fen == 0 and offer.allocation.auto_fulfil and not attempt.codes:
             attempt.codes = free_codes(offer.goods.goods_id, body.quantity)
         order_id = "o" + new_entry_id(now)
-        plan = _plan(app, offer, member_id, openid, device_id, body, order_id, attempt, idem, target, now)
+        plan, order = _plan(app, offer, member_id, openid, device_id, body, order_id, attempt, idem, target, now)
         members = [(app.app_id, member_id)] + ([(target[0].app_id, target[1])] if target else [])
         try:
             outcome = execute(members, plan, idem, points_repo, expected_fingerprint=fp)
@@ -551,8 +549,6 @@ def exchange(
             if replay is None:
                 raise Conflict("The first attempt with this Idempotency-Key is still in progress; retry")
             return replay, False
-        order = orders.get(app.app_id, member_id, order_id)
-        assert order is not None
         _after_exchange(app, order)
         return order, True
 
@@ -565,18 +561,6 @@ def _validate_request(offer: Offer, body: ExchangeRequest) -> None:
         )
     if offer.goods.category == "physical" and body.address is None:
         raise ValidationFailed("Physical goods need a delivery address", details=[{"field": "address", "problem": "required"}])
-
-
-def _replayed(app: App, member_id: str, idem: GuardSpec, fp: str, points_repo: PointsRepo, orders: OrdersRepo) -> Order | None:
-    first = points_repo.get_guard(idem)
-    if first is None:
-        return None
-    result, stored = first
-    if stored and stored != fp:
-        from chalicelib.errors import IdempotencyMismatch
-
-        raise IdempotencyMismatch("This Idempotency-Key was used for a different exchange")
-    return orders.get(app.app_id, member_id, str(result.get("order_id")))
 
 
 def _points_target(app: App, offer: Offer, target_openid: str) -> tuple[App, str] | None:
@@ -616,7 +600,7 @@ def _plan(
     idem: GuardSpec | None,
     target: tuple[App, str] | None,
     now: datetime,
-) -> Any:
+) -> tuple[Any, Order]:
     listing, allocation, goods = offer.listing, offer.allocation, offer.goods
     cost = listing.price_points * body.quantity
     at = iso(now)
@@ -703,7 +687,7 @@ def _plan(
             writes=writes,
         )
 
-    return plan
+    return plan, order
 
 
 def _after_exchange(app: App, order: Order) -> None:

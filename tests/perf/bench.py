@@ -196,6 +196,67 @@ def per_action(rows: list[dict[str, Any]]) -> None:
                 rows,
             )
             measure("ledger page (20)", lambda: call(api, "GET", "/v1/me/ledger", None, member), rows)
+            mall_actions(api, app_id, owner, member, signed, rows)
+
+
+def mall_actions(
+    api: Any, app_id: str, owner: dict[str, str], member: dict[str, str], signed: Callable[..., Any], rows: list[dict[str, Any]]
+) -> None:
+    """G4: the exchange (virtual goods complete in the request), its replay, the listing page."""
+    from chalicelib.dal import keys
+    from chalicelib.dal.mall import GoodsRepo, code_digest
+    from chalicelib.dal.models import CodeItem
+    from tests.conftest import call
+
+    signed("/v1/server/points/grants", {"openid": "m1", "points": 5000, "reference": "mall", "reason": "b"})
+
+    def listing(goods: dict[str, Any], quantity: int, shards: int = 4) -> str:
+        goods_id = call(api, "POST", "/v1/admin/goods", goods, owner).json_body["goods_id"]
+        if goods["category"] == "cdk":
+            for seq in range(quantity):
+                code = f"CODE-{seq:04d}"
+                digest = code_digest(code)
+                CodeItem(
+                    PK=keys.code_pk(goods_id, digest),
+                    SK=keys.CODE_SK,
+                    kind="code",
+                    goods_id=goods_id,
+                    code=code,
+                    import_id="bench",
+                    chunk=0,
+                    seq=seq,
+                    GSI1PK=keys.free_codes_gsi(goods_id, int(digest, 16) % keys.CODE_BUCKETS),
+                    GSI1SK=f"{seq:010d}",
+                ).save()
+            GoodsRepo().add_total("bench", goods_id, quantity, "2026-01-01T00:00:00Z")
+        allocation = call(
+            api,
+            "POST",
+            f"/v1/admin/apps/{app_id}/allocations",
+            {"goods_id": goods_id, "quantity": quantity, "shards": shards, "member_limits": {"day": 5}, "device_limits": {"week": 5}},
+            owner,
+        ).json_body
+        return str(
+            call(
+                api, "POST", f"/v1/admin/apps/{app_id}/listings", {"allocation_id": allocation["allocation_id"], "price_points": 10}, owner
+            ).json_body["listing_id"]
+        )
+
+    link = listing({"name": "Voucher", "category": "coupon_link", "coupon_url": "https://x.example/c", "total": 100}, 100)
+    cdk = listing({"name": "Key", "category": "cdk", "total": 0}, 20)
+    # warm this container's listing / allocation / goods caches, as a running Lambda has them
+    call(api, "GET", "/v1/mall/listings", None, member)
+    for listing_id in (link, cdk):
+        call(api, "POST", "/v1/mall/exchanges", {"listing_id": listing_id}, member | {"Idempotency-Key": f"warm-{listing_id}"})
+
+    def exchange(listing_id: str, key: str) -> Any:
+        return call(api, "POST", "/v1/mall/exchanges", {"listing_id": listing_id}, member | {"Idempotency-Key": key})
+
+    measure("mall exchange (coupon link, 2 limits)", lambda: exchange(link, "x1"), rows)
+    measure("mall exchange replay (Idempotency-Key)", lambda: exchange(link, "x1"), rows)
+    measure("mall exchange (CDK code claimed)", lambda: exchange(cdk, "x2"), rows)
+    measure("mall listings page (live stock)", lambda: call(api, "GET", "/v1/mall/listings", None, member), rows)
+    measure("my orders page", lambda: call(api, "GET", "/v1/me/orders", None, member), rows)
 
 
 def expiry_throughput(members: int) -> dict[str, Any]:
@@ -328,6 +389,88 @@ def concurrency(requests_per_case: int) -> dict[str, Any]:
         process.wait(timeout=10)
 
 
+def flash_sale(stock: int, buyers: int, shard_counts: tuple[int, ...]) -> list[dict[str, Any]]:
+    """G4 against the real local server: ``buyers`` members at once on ``stock`` items, per shard count."""
+    import tempfile
+
+    import requests
+
+    from tests.support import dumps, login_token, server_headers
+
+    out = Path(tempfile.mkdtemp()) / "jifen.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JIFEN_", "AWS_", "POWERTOOLS_", "MOTO_"))}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jifen_local.server", "--port", "0", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        details = json.loads(out.read_text())
+        base, app_id = details["base_url"], details["app_id"]
+        operator = requests.post(base + "/v1/auth/operator", json={"tenant_id": details["tenant_id"], **details["operator"]}, timeout=30)
+        owner = {"Authorization": f"Bearer {operator.json()['token']}"}
+        members = []
+        for index in range(buyers):
+            openid = f"flash-{index}"
+            login = {"app_id": app_id, "login_token": login_token(details["login_secret"], openid), "device_id": f"d{index}"}
+            token = requests.post(base + "/v1/auth/member", json=login, timeout=30).json()["token"]
+            raw = dumps({"openid": openid, "points": 100 * len(shard_counts), "reference": f"seed-{openid}", "reason": "bench"})
+            path = "/v1/server/points/grants"
+            requests.post(base + path, data=raw, headers=server_headers(app_id, details["server_key"], "POST", path, raw), timeout=30)
+            members.append({"Authorization": f"Bearer {token}"})
+        results = []
+        for shards in shard_counts:
+            goods = requests.post(
+                base + "/v1/admin/goods",
+                json={"name": f"Flash x{shards}", "category": "coupon_link", "coupon_url": "https://x.example/c", "total": stock},
+                headers=owner,
+                timeout=30,
+            ).json()
+            allocation = requests.post(
+                base + f"/v1/admin/apps/{app_id}/allocations",
+                json={"goods_id": goods["goods_id"], "quantity": stock, "shards": shards},
+                headers=owner,
+                timeout=30,
+            ).json()
+            listing = requests.post(
+                base + f"/v1/admin/apps/{app_id}/listings",
+                json={"allocation_id": allocation["allocation_id"], "price_points": 100},
+                headers=owner,
+                timeout=30,
+            ).json()
+
+            def buy(member: dict[str, str], listing_id: str = listing["listing_id"]) -> int:
+                return requests.post(base + "/v1/mall/exchanges", json={"listing_id": listing_id}, headers=member, timeout=120).status_code
+
+            with ThreadPoolExecutor(max_workers=64) as pool:
+                started = time.perf_counter()
+                statuses = list(pool.map(buy, members))
+                elapsed = time.perf_counter() - started
+            left = requests.get(
+                base + f"/v1/admin/apps/{app_id}/allocations/{allocation['allocation_id']}", headers=owner, timeout=30
+            ).json()
+            results.append(
+                {
+                    "shards": shards,
+                    "orders": statuses.count(201),
+                    "sold_out": statuses.count(409),
+                    "other": len(statuses) - statuses.count(201) - statuses.count(409),
+                    "stock_left": left["stock"],
+                    "seconds": round(elapsed, 2),
+                    "req_per_s": round(len(statuses) / elapsed, 1),
+                }
+            )
+        return results
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer samples")
@@ -348,6 +491,10 @@ def main() -> None:
     print("\nConcurrency against the local server (moto serialized behind a lock)")
     for name, value in concurrency(40).items():
         print(f"  {name}: {json.dumps(value)}")
+    buyers = 100 if args.quick else 400
+    print(f"\nFlash sale against the local server: 50 items, {buyers} members at once (64 client threads)")
+    for row in flash_sale(50, buyers, (1, 4, 16)):
+        print("  " + json.dumps(row))
 
 
 if __name__ == "__main__":
