@@ -49,6 +49,7 @@ synth: $(STAMP)  ## cdk synth (offline) + cfn-lint
 
 bench: $(STAMP)  ## DynamoDB round trips / items per action, import time, concurrency
 	$(PY) -m tests.perf.bench
+	$(PY) -m tests.perf.bench_codes
 
 bootstrap: $(STAMP)  ## create a tenant + owner in a real table: make bootstrap ARGS="tenant create ..."
 	$(PY) -m chalicelib.cli $(ARGS)

@@ -45,6 +45,11 @@ class Settings(BaseModel):
     login_callback_adapter: str = "http"
     # "http" POSTs expiry reminders to an app's reminder_webhook_url; "off" only writes the outbox.
     tenant_notifier: str = "http"
+    # Cash red packets (G5): "fake" pays nobody and succeeds (local runs, tests); "none" refuses every payout
+    # (the order is cancelled, points back). Unset: "fake" on the local stage, "none" anywhere else.
+    payout_adapter: str | None = None
+    # The fake refuses these openids (comma-separated) and any openid starting with "payout-fail".
+    payout_fake_fail_openids: str = ""
 
     # Uploads (receipts, images) and the Step Functions state machines, by ASL file name.
     bucket: str = "jifen-local-uploads"
@@ -52,6 +57,13 @@ class Settings(BaseModel):
     sfn_receipt_review: str | None = None
     sfn_order_fulfilment: str | None = None
     sfn_after_sales_review: str | None = None
+    # After-sales (E2 / G8): a refund request nobody decides in this long is rejected (the member may ask again).
+    after_sales_review_timeout_seconds: int = 7 * 86_400
+    # Cash refunds: "fake" records them in the table (local runs, tests); "none" refuses them (no provider
+    # configured). Unset: "fake" on the local stage, "none" anywhere else, so no deployed stage fakes money.
+    refund_adapter: str | None = None
+    # H5 base URL in front of a listing's in-app path in promotion links / QR codes (e.g. https://h5.example.com).
+    mall_link_base: str | None = None
 
 
 def from_environment(environ: dict[str, str] | None = None) -> Settings:

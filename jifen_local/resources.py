@@ -16,7 +16,7 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 
-def _client(service: str, endpoint: str) -> Any:
+def _client(service: str, endpoint: str | None) -> Any:
     import boto3
 
     return boto3.client(service, endpoint_url=endpoint, region_name=REGION)
@@ -37,8 +37,8 @@ def state_machine_arn(name: str) -> str:
     return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:jifen-local-{name}"
 
 
-def provision(endpoint: str, table: str, bucket: str, lambda_names: list[str]) -> dict[str, str]:
-    """Returns state machine name -> ARN for every ASL file in infra/statemachines."""
+def provision(endpoint: str | None, table: str, bucket: str, lambda_names: list[str], only: set[str] | None = None) -> dict[str, str]:
+    """Returns state machine name -> ARN for every ASL file in infra/statemachines (or those named in ``only``)."""
     schema.create_table(_client("dynamodb", endpoint), table)
     _client("s3", endpoint).create_bucket(Bucket=bucket)
     role = _client("iam", endpoint).create_role(
@@ -62,6 +62,8 @@ def provision(endpoint: str, table: str, bucket: str, lambda_names: list[str]) -
     sfn = _client("stepfunctions", endpoint)
     for path in sorted(STATE_MACHINES.glob("*.asl.json")):
         name = path.name.removesuffix(".asl.json")
+        if only is not None and name not in only:
+            continue
         definition = path.read_text()
         for fn, arn in arns.items():
             definition = definition.replace("${" + fn + "}", arn)

@@ -1,5 +1,5 @@
 """Demo data for `make run`: a tenant, its owner, an app with one task of every template, three levels,
-an expiry policy, a store with a verifier, and a few members."""
+an expiry policy, a store with a verifier, a few members with points, and a mall with a published home page."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pydantic import TypeAdapter
 
 from chalicelib.dal.members import MembersRepo
-from chalicelib.logic import accounts, apps, levels, tasks
+from chalicelib.logic import accounts, apps, levels, mall, pages, points, tasks
 from chalicelib.logic.ids import invite_code_for, member_id_for
 from chalicelib.models.api import CreateAppRequest, CreateStoreRequest, CreateVerifierRequest
-from chalicelib.models.domain import ExpiryPolicy
+from chalicelib.models.domain import App, ExpiryPolicy
+from chalicelib.models.mall import AllocationIn, GoodsIn, ListingIn, PeriodLimits
+from chalicelib.models.pages import PageLayout
 from chalicelib.models.tasks import LevelLadder, TaskDefinition
 
 DEMO_TENANT = "demo"
@@ -81,6 +83,46 @@ class Demo:
     member_openids: tuple[str, ...]
 
 
+DEMO_GOODS: tuple[dict[str, object], ...] = (
+    {"name": "Jifen mug", "category": "physical", "total": 200, "description": "Ceramic, 350 ml", "tags": ["kitchen"]},
+    {"name": "Coffee voucher", "category": "coupon_link", "total": 500, "coupon_url": "https://coffee.example/redeem"},
+    {"name": "5 yuan red packet", "category": "red_packet", "total": 100, "amount_fen": 500},
+    {"name": "Tote bag", "category": "physical", "use": "ecommerce", "total": 50},
+)
+DEMO_PRICES: tuple[dict[str, object], ...] = (
+    {"price_points": 800, "strike_points": 1000, "delivery_days": 3},
+    {"price_points": 300},
+    {"price_points": 600, "sale_starts_at": None},
+    {"price_points": 0, "price_fen": 2990, "strike_fen": 3990, "delivery_days": 5},
+)
+
+
+def seed_mall(app: App) -> None:
+    """Goods of several categories, allocated to the app (4 shards, 2 per member a day), listed, and a home page."""
+    listing_ids = []
+    for goods_fields, price in zip(DEMO_GOODS, DEMO_PRICES, strict=True):
+        goods = mall.create_goods(DEMO_TENANT, GoodsIn.model_validate(goods_fields))
+        allocation = mall.create_allocation(
+            app,
+            AllocationIn(goods_id=goods.goods_id, quantity=goods.total // 2, shards=4, member_limits=PeriodLimits(day=2)),
+        )
+        listing = mall.create_listing(app, ListingIn.model_validate({"allocation_id": allocation.allocation_id, **price}))
+        listing_ids.append(listing.listing_id)
+    layout = PageLayout.model_validate(
+        {
+            "title": "Points mall",
+            "components": [
+                {"type": "showcase", "title": "Featured", "listing_ids": listing_ids[:2]},
+                {"type": "listing_grid", "title": "Everything", "columns": 2},
+                {"type": "task_list", "title": "Earn more points", "limit": 5},
+                {"type": "customer_service", "title": "Help", "phone": "400-000-0000", "hours": "09:00-21:00"},
+            ],
+        }
+    )
+    pages.save_draft(app, "home", layout, None, "seed")
+    pages.publish(app, "home", "seed")
+
+
 def seed() -> Demo:
     owner_password = secrets.token_urlsafe(12)
     accounts.create_tenant(DEMO_TENANT, "Demo Tenant", "owner", owner_password)
@@ -118,6 +160,8 @@ def seed() -> Demo:
         code = invite_code_for(member_id)
         members.record_login(DEMO_APP, member_id, openid, app.created_at, "demo-device", openid.title(), None, code)
         members.put_invite_code(DEMO_APP, code, member_id)
+        points.grant(app, openid, 2000, f"demo-welcome-{openid}", "Welcome to the demo")
+    seed_mall(app)
     return Demo(
         tenant_id=DEMO_TENANT,
         app_id=DEMO_APP,

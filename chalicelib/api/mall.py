@@ -51,7 +51,9 @@ def create_exchange() -> Response:
     return ok(OrderView.of(order), status=201)
 
 
-@shop.endpoint("/v1/me/orders", auth=MEMBER, response=OrderPage, query=("cursor", "limit"), summary="My orders, newest first", errors=(400,))
+@shop.endpoint(
+    "/v1/me/orders", auth=MEMBER, response=OrderPage, query=("cursor", "limit"), summary="My orders, newest first", errors=(400,)
+)
 def my_orders() -> Response:
     caller = current_member()
     page = mall.member_orders(caller_app(), caller.member_id, query("cursor"), query_int("limit", 20, low=1, high=100))

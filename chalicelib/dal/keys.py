@@ -193,3 +193,28 @@ CODE_BUCKETS = 16
 def free_codes_gsi(goods_id: str, bucket: int) -> str:
     """Sparse index of codes not yet issued (removed from the index when issued)."""
     return f"POOL#{goods_id}#{bucket}"
+
+
+# --- after-sales (E2 / G8) -------------------------------------------------------------------------
+
+
+def refund_review_pk(app_id: str, order_id: str) -> str:
+    """An order's refund reviews (one item per request: ``REVIEW#{attempt}``)."""
+    return f"APP#{app_id}#REFUND#{order_id}"
+
+
+def refund_review_sk(attempt: int) -> str:
+    return f"REVIEW#{attempt:03d}"
+
+
+def refund_queue_gsi(app_id: str) -> str:
+    """Sparse GSI2 of the refund requests waiting for a reviewer (an item leaves it when decided)."""
+    return f"APP#{app_id}#REFUNDS#pending"
+
+
+def fake_refund_pk(app_id: str, reference: str) -> str:
+    """What the local fake refund adapter refunded, per reference (so tests in another process can read it)."""
+    return f"APP#{app_id}#FAKEREFUND#{reference}"
+
+
+FAKE_REFUND_SK = "REFUND"

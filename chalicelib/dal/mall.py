@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -423,7 +424,7 @@ class ListingsRepo:
 # --- orders (G4–G6) --------------------------------------------------------------------------------
 
 
-def _order(item: OrderItem) -> Order:
+def order_of(item: OrderItem) -> Order:
     return Order.model_validate_json(item.document).model_copy(
         update={"status": item.status, "version": int(item.version), "updated_at": item.updated_at}
     )
@@ -513,13 +514,29 @@ def code_release(goods_id: str, code: str, order_id: str) -> Write:
     return Write("update", item, CodeItem.order_id == order_id, "code", actions, spec=digest)
 
 
+def code_claims(goods_id: str, codes: list[tuple[str, str]], order: Order) -> list[Write]:
+    """Claim these (digest, code) pairs for an order, and count them issued (one counter per bucket)."""
+    from chalicelib.dal.codes import issued_write
+
+    buckets = Counter(int(digest, 16) % keys.CODE_BUCKETS for digest, _ in codes)
+    return [code_claim(goods_id, digest, order) for digest, _ in codes] + [issued_write(goods_id, b, n) for b, n in buckets.items()]
+
+
+def code_releases(goods_id: str, codes: list[str], order_id: str) -> list[Write]:
+    """A cancelled order's codes back to the pool, and out of the issued count."""
+    from chalicelib.dal.codes import issued_write
+
+    buckets = Counter(int(code_digest(code), 16) % keys.CODE_BUCKETS for code in codes)
+    return [code_release(goods_id, code, order_id) for code in codes] + [issued_write(goods_id, b, -n) for b, n in buckets.items()]
+
+
 class OrdersRepo:
     def get(self, app_id: str, member_id: str, order_id: str) -> Order | None:
         try:
             item = OrderItem.get(keys.member_pk(app_id, member_id), keys.order_sk(order_id), consistent_read=True)
         except OrderItem.DoesNotExist:
             return None
-        return _order(item)
+        return order_of(item)
 
     def find(self, app_id: str, order_id: str) -> Order | None:
         """By order id alone (admin, payment webhooks, workflows)."""
@@ -538,31 +555,7 @@ class OrdersRepo:
             limit=limit,
             last_evaluated_key=decode_cursor(cursor, expect={"PK": pk}, sk_prefix=keys.ORDER_PREFIX),
         )
-        return Page[Order](items=[_order(item) for item in result], cursor=encode_cursor(result.last_evaluated_key))
-
-    def by_day(self, app_id: str, day: str, status: str | None, listing_id: str | None, cursor: str | None, limit: int) -> Page[Order]:
-        """Orders of one day (GSI1), or of one status on that day (GSI2); newest first; listing as a filter."""
-        condition = OrderItem.listing_id == listing_id if listing_id else None
-        if status:
-            pk = keys.orders_by_status_gsi(app_id, status, day)
-            result = OrderItem.gsi2.query(
-                pk,
-                filter_condition=condition,
-                scan_index_forward=False,
-                limit=limit,
-                last_evaluated_key=decode_cursor(cursor, expect={"GSI2PK": pk}),
-            )
-        else:
-            pk = keys.orders_by_day_gsi(app_id, day)
-            result = OrderItem.gsi1.query(
-                pk,
-                filter_condition=condition,
-                scan_index_forward=False,
-                limit=limit,
-                last_evaluated_key=decode_cursor(cursor, expect={"GSI1PK": pk}),
-            )
-        items = [_order(item) for item in result if isinstance(item, OrderItem)]
-        return Page[Order](items=items, cursor=encode_cursor(result.last_evaluated_key))
+        return Page[Order](items=[order_of(item) for item in result], cursor=encode_cursor(result.last_evaluated_key))
 
 
 # --- CDK codes: candidates for a claim ------------------------------------------------------------

@@ -25,7 +25,7 @@ from chalicelib.dal.mall import (
     GoodsRepo,
     ListingsRepo,
     OrdersRepo,
-    code_claim,
+    code_claims,
     free_codes,
     order_put,
     stock_write,
@@ -130,6 +130,11 @@ def image_upload(tenant_id: str, content_type: str) -> tuple[str, str]:
 
 def create_allocation(app: App, body: AllocationIn, repo: AllocationsRepo | None = None, clock: Clock | None = None) -> Allocation:
     goods = get_goods(app.tenant_id, body.goods_id)
+    if goods.category == "points" and goods.target_app_id == app.app_id:
+        raise ValidationFailed(
+            "Points goods credit another app: allocate them to a different app",
+            details=[{"field": "goods_id", "problem": "targets this app"}],
+        )
     now = iso(_now(clock))
     allocation = Allocation(
         **body.model_dump(exclude={"goods_id", "quantity", "shards"}),
@@ -571,8 +576,6 @@ def _points_target(app: App, offer: Offer, target_openid: str) -> tuple[App, str
     if target is None or target.tenant_id != app.tenant_id:
         raise NotOnSale("Not on sale: the target app no longer exists")
     target_member = member_id_for(target.app_id, target_openid)
-    if target_member == member_id_for(app.app_id, target_openid) and target.app_id == app.app_id:
-        return None
     if PointsRepo().get_profile(target.app_id, target_member, consistent=False) is None:
         raise NotFound("You have no account in the target app yet: log in there first")
     return target, target_member
@@ -645,7 +648,7 @@ def _plan(
         ]
         writes += order_put(order)
         if status == "completed" and goods.category == "cdk":
-            writes += [code_claim(goods.goods_id, digest, order) for digest, _ in attempt.codes]
+            writes += code_claims(goods.goods_id, attempt.codes, order)
         entry = None
         change = None
         if cost:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from chalicelib.errors import Unauthorized
 
 ISSUER = "jifen"
-TokenType = Literal["member", "operator", "verifier"]
+TokenType = Literal["member", "operator", "verifier", "preview"]
 LOGIN_AUDIENCE = "jifen"
 MAX_LOGIN_TOKEN_LIFETIME = 600
 LEEWAY_SECONDS = 30

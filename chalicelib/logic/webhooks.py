@@ -17,6 +17,7 @@ from chalicelib.dal import keys
 from chalicelib.dal.points import Commit, DuplicateEffect, GuardSpec, PointsRepo, ProfileChange, VersionConflict, WebhookEventSpec
 from chalicelib.dal.requests import RequestsRepo
 from chalicelib.errors import LimitReached, NotFound
+from chalicelib.logic import fulfilment
 from chalicelib.logic.ids import member_id_for
 from chalicelib.logic.points import execute, new_entry_id
 from chalicelib.logic.tasks import counter_for, credit_commit, live_tasks
@@ -42,6 +43,8 @@ class PaymentLike(Protocol):
     def amount_fen(self) -> int: ...
     @property
     def product_ids(self) -> list[str]: ...
+    @property
+    def paid_at(self) -> str | None: ...
 
 
 class AdLike(Protocol):
@@ -120,6 +123,10 @@ def handle_payment(
     spec = _spec(app, "payments", provider, event.id, event.type, raw, now)
     member_id = member_id_for(app.app_id, event.openid)
     if event.type == "payment.succeeded":
+        # A Jifen mall order awaiting this payment is paid (and its workflow resumed) first; a wrong amount
+        # or a cancelled order is recorded and nothing else. Then consumption tasks earn as for any payment.
+        if fulfilment.on_payment(app, event.order_id, event.amount_fen, event.paid_at, clock) is fulfilment.PaymentMatch.IGNORED:
+            return _record_only(spec, requests)
         candidates = [
             (task, consumption_points(task.definition, event))
             for task in live_tasks(app, "consumption", now)

@@ -414,8 +414,3 @@ class OrderView(Model):
 class OrderPage(Model):
     items: list[OrderView]
     cursor: str | None = None
-
-
-class AdminOrderPage(Model):
-    items: list[Order]
-    cursor: str | None = None

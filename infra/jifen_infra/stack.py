@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from aws_cdk import CfnElement, CfnOutput, Stack, Tags
+from chalice.utils import to_cfn_resource_name
 from constructs import Construct
 
+from chalicelib.models.codes import IMPORT_JOB
 from jifen_infra.alarms import AlarmsConstruct
 from jifen_infra.api import ApiConstruct
 from jifen_infra.nag import acknowledge
@@ -37,6 +39,7 @@ class JifenStack(Stack):
         self.api.allow(*self.workflows.function_statements())
         for name, value in self.workflows.environment_variables().items():
             self.api.add_environment_variable(name, value)
+        self.uploads.send_code_files_to(self.api.functions[to_cfn_resource_name(IMPORT_JOB)], role=self.api.role)
         self.schedules = SchedulesConstruct(self, "Schedules", functions=self.api.functions, allow=self.api.allow, alarms=self.alarms)
         self._suppress_stack_findings()
 

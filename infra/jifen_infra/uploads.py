@@ -1,17 +1,27 @@
-"""The uploads bucket (receipts, images): members PUT and operators GET through presigned URLs."""
+"""The uploads bucket (receipts, images, CDK code files): clients PUT and GET through presigned URLs.
+
+Code files (``pools/...``) start the code import job as soon as they are uploaded.
+"""
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sam as sam
 from constructs import Construct
 
+from chalicelib.models.codes import CODE_FILE_PREFIX
+from chalicelib.models.records import EXPORT_PREFIX, EXPORT_RETENTION_DAYS
 from jifen_infra.nag import acknowledge
 from jifen_infra.settings import StageSettings
 
 # A presigned URL is signed with the function's role, so the role needs what the URL does.
 OBJECT_ACTIONS = ["s3:PutObject", "s3:GetObject"]
+# The import job runs for up to Lambda's limit, then continues in a fresh invocation of itself.
+IMPORT_JOB_TIMEOUT_SECONDS = 900
 
 
 class UploadsConstruct(Construct):
@@ -46,9 +56,44 @@ class UploadsConstruct(Construct):
                     max_age=3000,
                 )
             ],
-            lifecycle_rules=[s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1))],
+            lifecycle_rules=[
+                s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1)),
+                # Order exports carry names, phones and addresses: gone after a week (a new export is one call away).
+                s3.LifecycleRule(id="ExpireOrderExports", prefix=EXPORT_PREFIX, expiration=Duration.days(EXPORT_RETENTION_DAYS)),
+            ],
             removal_policy=RemovalPolicy.RETAIN,
         )
 
     def statements(self) -> list[iam.PolicyStatement]:
         return [iam.PolicyStatement(sid="ReadWriteUploads", actions=OBJECT_ACTIONS, resources=[self.bucket.arn_for_objects("*")])]
+
+    def send_code_files_to(self, function: sam.CfnFunction, *, role: iam.IRole) -> None:
+        """Every object created under ``pools/`` invokes the code import job (``role`` is the job's own role).
+
+        The job reads the file with the functions' role (GetObject on the bucket's objects, above), and
+        re-invokes itself when a file takes longer than one run: a resource-based permission for its role,
+        since an identity policy naming the function would make the role and the function depend on each other.
+        """
+        function.add_property_override("Timeout", IMPORT_JOB_TIMEOUT_SECONDS)
+        job = lambda_.Function.from_function_attributes(
+            self, "ImportJob", function_arn=function.get_att("Arn").to_string(), same_environment=True
+        )
+        self.bucket.add_event_notification(
+            s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(job), s3.NotificationKeyFilter(prefix=CODE_FILE_PREFIX)
+        )
+        lambda_.CfnPermission(
+            self, "ImportJobContinues", action="lambda:InvokeFunction", function_name=function.ref, principal=role.role_arn
+        )
+        # CDK configures bucket notifications with a custom resource (a singleton Lambda of the stack).
+        for handler in Stack.of(self).node.children:
+            if handler.node.id.startswith("BucketNotificationsHandler"):
+                acknowledge(
+                    handler,
+                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                    "CDK's own bucket-notifications custom resource (it runs only while deploying, to set the uploads "
+                    "bucket's notifications) writes its logs with the AWS-maintained basic execution policy.",
+                )
+                function_resource = handler.node.try_find_child("Resource")
+                if isinstance(function_resource, CfnResource):
+                    # CDK adds a DependsOn on the role next to the GetAtt that already orders them.
+                    function_resource.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})

@@ -490,3 +490,83 @@ def test_stack_is_environment_agnostic(synthesized: Synthesized) -> None:
     # Then no account id or region is baked in (synth needs no credentials; deploy goes anywhere)
     assert "000000000000" not in text
     assert not re.search(r"\b(us|eu|ap|cn|sa|ca|me|af)-[a-z]+-\d\b", text)
+
+
+def test_code_files_start_the_import_job(synthesized: Synthesized) -> None:
+    # Given the uploads bucket and the code import job (@app.lambda_function(name="import_codes"))
+    from chalice.utils import to_cfn_resource_name
+
+    from chalicelib.models.codes import CODE_FILE_PREFIX, IMPORT_JOB
+
+    bucket_id = synthesized.logical_id(synthesized.stack.uploads.bucket)
+    job_id = to_cfn_resource_name(IMPORT_JOB)
+    job = functions(synthesized)[job_id]
+    # Then objects created under pools/ (and only there) invoke the job
+    (notifications,) = synthesized.of_type("Custom::S3BucketNotifications").values()
+    assert notifications["Properties"]["BucketName"] == {"Ref": bucket_id}
+    (configuration,) = notifications["Properties"]["NotificationConfiguration"]["LambdaFunctionConfigurations"]
+    assert configuration["Events"] == ["s3:ObjectCreated:*"]
+    assert configuration["Filter"] == {"Key": {"FilterRules": [{"Name": "prefix", "Value": CODE_FILE_PREFIX}]}}
+    assert configuration["LambdaFunctionArn"] == {"Fn::GetAtt": [job_id, "Arn"]}
+    # And S3 may invoke it for this bucket only; the job's own role may invoke it to continue a long file
+    permissions = [p["Properties"] for p in synthesized.of_type("AWS::Lambda::Permission").values()]
+    by_principal = {
+        json.dumps(p["Principal"], sort_keys=True): p
+        for p in permissions
+        if p["FunctionName"] in ({"Ref": job_id}, {"Fn::GetAtt": [job_id, "Arn"]})
+    }
+    s3_permission = by_principal[json.dumps("s3.amazonaws.com")]
+    assert s3_permission["SourceArn"] == {"Fn::GetAtt": [bucket_id, "Arn"]}
+    role_id = synthesized.logical_id(synthesized.stack.api.role)
+    assert by_principal[json.dumps({"Fn::GetAtt": [role_id, "Arn"]}, sort_keys=True)]["Action"] == "lambda:InvokeFunction"
+    assert len(by_principal) == 2
+    # And it may run for Lambda's full 15 minutes (it stops starting chunks before, and continues itself)
+    assert job["Properties"]["Timeout"] == 900
+    # And it reads the file with the functions' role, which already may get the bucket's objects
+    assert "s3:GetObject" in function_role_statements(synthesized)["ReadWriteUploads"]["Action"]
+
+
+def test_order_exports_expire_from_the_uploads_bucket(synthesized: Synthesized) -> None:
+    from chalicelib.models.records import EXPORT_PREFIX, EXPORT_RETENTION_DAYS
+
+    # Given the uploads bucket, where order exports (names, phones, addresses) are written
+    bucket = synthesized.resources[synthesized.logical_id(synthesized.stack.uploads.bucket)]
+    rules = {rule.get("Id"): rule for rule in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+    # Then a lifecycle rule deletes them after the retention, and incomplete multipart uploads are still aborted
+    assert rules["ExpireOrderExports"] == {
+        "Id": "ExpireOrderExports",
+        "Prefix": EXPORT_PREFIX,
+        "ExpirationInDays": EXPORT_RETENTION_DAYS,
+        "Status": "Enabled",
+    }
+    assert any(rule.get("AbortIncompleteMultipartUpload") == {"DaysAfterInitiation": 1} for rule in rules.values())
+
+
+def test_order_fulfilment_invokes_only_its_own_functions_and_the_api_may_start_and_resume_it(synthesized: Synthesized) -> None:
+    # Given the order fulfilment state machine (infra/statemachines/order_fulfilment.asl.json)
+    from chalice.utils import to_cfn_resource_name
+
+    (machine,) = [
+        m
+        for m in synthesized.of_type("AWS::StepFunctions::StateMachine").values()
+        if m["Properties"]["StateMachineName"] == "jifen-dev-order_fulfilment"
+    ]
+    steps = ["order_cancel", "order_confirm_shipment", "order_pay_out", "order_settle_payment", "order_wait"]
+    assert sorted(machine["Properties"]["DefinitionSubstitutions"]) == steps
+    # Then its role may invoke exactly those five Chalice functions, nothing else
+    role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    invokes = [
+        statement
+        for resource in synthesized.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in resource["Properties"]["Roles"]
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+        if "lambda:InvokeFunction" in as_list(statement["Action"])
+    ]
+    assert len(invokes) == 1 and as_list(invokes[0]["Action"]) == ["lambda:InvokeFunction"]
+    assert sorted(r["Fn::GetAtt"][0] for r in invokes[0]["Resource"]) == sorted(to_cfn_resource_name(step) for step in steps)
+    # And the Chalice functions may start it and answer its task tokens (payment webhook, shipping API, waits)
+    statements = function_role_statements(synthesized)
+    for sid in ("StartWorkflows", "AnswerWorkflowTasks"):
+        arns = [json.dumps(arn) for arn in as_list(statements[sid]["Resource"])]
+        assert sum(":stateMachine:jifen-dev-order_fulfilment" in arn for arn in arns) == 1, sid
+    assert "states:SendTaskSuccess" in statements["AnswerWorkflowTasks"]["Action"]
