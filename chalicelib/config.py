@@ -55,6 +55,8 @@ class Settings(BaseModel):
     bucket: str = "jifen-local-uploads"
     upload_url_seconds: int = 900
     sfn_receipt_review: str | None = None
+    # DynamoDB calls give up (and retry) after this; the local server queues requests behind one lock
+    dynamodb_timeout_seconds: float = 5.0
     sfn_order_fulfilment: str | None = None
     sfn_after_sales_review: str | None = None
     # After-sales (E2 / G8): a refund request nobody decides in this long is rejected (the member may ask again).

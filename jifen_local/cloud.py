@@ -14,6 +14,7 @@ import os
 import re
 import threading
 import traceback
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -23,12 +24,43 @@ _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 LAMBDA_HANDLERS: dict[str, Callable[[Any], Any]] = {}
 
 
+class FairLock:
+    """A first-come, first-served lock.
+
+    ``threading.Lock`` lets whichever thread the OS wakes win: with 400 requests queued (a flash
+    sale), some waited over two minutes while others went through many times. Tickets keep the
+    queue in arrival order, so the slowest request waits for the queue ahead of it and no longer.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiting: deque[threading.Event] = deque()
+        self._held = False
+
+    def __enter__(self) -> FairLock:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return self
+            turn = threading.Event()
+            self._waiting.append(turn)
+        turn.wait()  # the holder hands the lock over to the first in line: it stays held
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().set()
+            else:
+                self._held = False
+
+
 class SerializedApp:
     """WSGI wrapper: one moto request at a time (Lambda invokes excepted, see module doc)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.lock = threading.Lock()
+        self.lock = FairLock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if _INVOKE_PATH.match(environ.get("PATH_INFO", "")):

@@ -47,6 +47,8 @@ def configure_environment(endpoint: str, machines: dict[str, str] | None = None)
             "JIFEN_AWS_ENDPOINT": endpoint,
             "JIFEN_SIGNING_KEY": os.environ.get("JIFEN_SIGNING_KEY") or _signing_key(),
             "JIFEN_LOGIN_CALLBACK_ADAPTER": "fake",
+            # requests wait their turn for the one-at-a-time moto (a flash sale queues hundreds)
+            "JIFEN_DYNAMODB_TIMEOUT_SECONDS": "300",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),

@@ -101,5 +101,10 @@ def transaction(**kwargs: Any) -> Any:
 
     settings = get_settings()
     if _connection is None or _connection.host != settings.dynamodb_endpoint:
-        _connection = Connection(region=settings.region, host=settings.dynamodb_endpoint, max_retry_attempts=3)
+        _connection = Connection(
+            region=settings.region,
+            host=settings.dynamodb_endpoint,
+            max_retry_attempts=3,
+            read_timeout_seconds=settings.dynamodb_timeout_seconds,
+        )
     return TransactWrite(connection=_connection, **kwargs)

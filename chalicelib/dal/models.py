@@ -32,11 +32,14 @@ class _SettingsMeta(type):
     def region(cls) -> str:
         return get_settings().region
 
+    @property
+    def read_timeout_seconds(cls) -> float:
+        return get_settings().dynamodb_timeout_seconds
+
 
 class _TableMeta(metaclass=_SettingsMeta):
     max_retry_attempts = 3
     connect_timeout_seconds = 2
-    read_timeout_seconds = 5
 
 
 class GSI1(GlobalSecondaryIndex["BaseItem"]):
