@@ -43,6 +43,7 @@ def _restore(snapshots: list[tuple[Any, Any, Any, Any]]) -> None:
 
 
 def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    from moto.dynamodb.comparisons import get_filter_expression
     from moto.dynamodb.exceptions import (
         ConditionalCheckFailed,
         MockValidationException,
@@ -51,7 +52,6 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
         TransactionCanceledException,
         TransactWriteSingleOpException,
     )
-    from moto.dynamodb.comparisons import get_filter_expression
 
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
