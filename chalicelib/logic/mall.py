@@ -31,7 +31,7 @@ from chalicelib.dal.mall import (
     stock_write,
 )
 from chalicelib.dal.points import Commit, ConditionRefused, CounterSpec, GuardSpec, PointsRepo, Write
-from chalicelib.errors import Conflict, NotFound, NotOnSale, SoldOut, ValidationFailed
+from chalicelib.errors import Conflict, IdempotencyMismatch, NotFound, NotOnSale, SoldOut, ValidationFailed
 from chalicelib.logic import tasks
 from chalicelib.logic.ids import member_id_for
 from chalicelib.logic.points import execute, fingerprint, local_day, new_entry_id, plan_earn, plan_spend
@@ -293,11 +293,14 @@ def _offer(app: App, listing_id: str, *, fresh: bool = False) -> Offer:
         listing = next((item for item in listings.all_cached(app.app_id) if item.listing_id == listing_id), None)
     if listing is None or listing.status in ("draft", "void"):
         raise NotFound("Listing not found")
-    if fresh:
+    if fresh:  # consistent reads: an eventually consistent one could return the version just refused
         config_cache().forget(("allocation", app.app_id, listing.allocation_id))
         config_cache().forget(("goods", app.tenant_id, listing.goods_id))
-    allocation = allocations.get_cached(app.app_id, listing.allocation_id)
-    goods = goods_repo.get_cached(app.tenant_id, listing.goods_id)
+        allocation = allocations.get(app.app_id, listing.allocation_id, consistent=True)
+        goods = goods_repo.get(app.tenant_id, listing.goods_id, consistent=True)
+    else:
+        allocation = allocations.get_cached(app.app_id, listing.allocation_id)
+        goods = goods_repo.get_cached(app.tenant_id, listing.goods_id)
     if allocation is None or goods is None:
         raise NotFound("Listing not found")
     return Offer(listing, allocation, goods)
@@ -502,17 +505,50 @@ def exchange(
     clock: Clock | None = None,
 ) -> tuple[Order, bool]:
     """G4: one request → one order, all or nothing. Returns (order, created); a repeated key returns the first order."""
-    now = _now(clock)
-    offer = _offer(app, body.listing_id)
-    _validate_request(offer, body)
     fp = fingerprint("exchange", body.model_dump(mode="json"), target_openid)
     idem = (
         GuardSpec(pk=keys.app_guard_pk(app.app_id, "idem", f"{member_id}:{idempotency_key}"), sk=keys.GUARD_SK, result={}, fingerprint=fp)
         if idempotency_key
         else None
     )
+    try:
+        return _exchange(app, member_id, openid, device_id, body, idem, fp, target_openid, clock)
+    except (NotFound, NotOnSale, SoldOut, ValidationFailed):
+        # Refused before (or instead of) the transaction: a retry of an exchange that happened answers as the first time
+        # did, even if the listing went offline or sold out since. Read only on this refusal path.
+        first = _first_order(app, member_id, idem, fp) if idem is not None else None
+        if first is None:
+            raise
+        return first, False
+
+
+def _first_order(app: App, member_id: str, idem: GuardSpec, fp: str) -> Order | None:
+    found = PointsRepo().get_guard(idem)
+    if found is None:
+        return None
+    result, stored_fingerprint = found
+    if stored_fingerprint and stored_fingerprint != fp:
+        raise IdempotencyMismatch("This reference was already used for a different request")
+    return OrdersRepo().get(app.app_id, member_id, str(result.get("order_id")))
+
+
+def _exchange(
+    app: App,
+    member_id: str,
+    openid: str,
+    device_id: str,
+    body: ExchangeRequest,
+    idem: GuardSpec | None,
+    fp: str,
+    target_openid: str | None,
+    clock: Clock | None,
+) -> tuple[Order, bool]:
+    now = _now(clock)
+    offer = _offer(app, body.listing_id)
+    _validate_request(offer, body)
     points_repo, allocations, orders = PointsRepo(), AllocationsRepo(), OrdersRepo()
-    target = _points_target(app, offer, openid if target_openid is None else target_openid)
+    who = openid if target_openid is None else target_openid
+    target = _points_target(app, offer, who)
     attempt = _Attempt(shards=_first_shards(offer.allocation, body.quantity), codes=[])
     config_tries = stock_tries = code_tries = 0
     while True:
@@ -537,6 +573,7 @@ def exchange(
                     config_tries += 1
                     offer = _offer(app, body.listing_id, fresh=True)
                     _validate_request(offer, body)
+                    target = _points_target(app, offer, who)  # the fresh price decides whether points are credited now
                     attempt.shards = _first_shards(offer.allocation, body.quantity)
                     continue
                 raise NotOnSale("Not on sale: the listing changed") from None
