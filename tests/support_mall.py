@@ -76,3 +76,26 @@ ADDRESS = {
 def exchange(api: Any, token: str, listing_id: str, quantity: int = 1, key: str | None = None, **extra: Any) -> Any:
     headers = bearer(token) | ({"Idempotency-Key": key} if key else {})
     return call(api, "POST", "/v1/mall/exchanges", {"listing_id": listing_id, "quantity": quantity, **extra}, headers)
+
+
+def add_free_codes(tenant_id: str, goods_id: str, codes: list[str]) -> None:
+    """CDK codes as the pool import leaves them (free, in the free-code index), counted in the goods' total."""
+    from chalicelib.dal import keys
+    from chalicelib.dal.mall import GoodsRepo, code_digest
+    from chalicelib.dal.models import CodeItem
+
+    for seq, code in enumerate(codes):
+        digest = code_digest(code)
+        CodeItem(
+            PK=keys.code_pk(goods_id, digest),
+            SK=keys.CODE_SK,
+            kind="code",
+            goods_id=goods_id,
+            code=code,
+            import_id="test",
+            chunk=0,
+            seq=seq,
+            GSI1PK=keys.free_codes_gsi(goods_id, int(digest, 16) % keys.CODE_BUCKETS),
+            GSI1SK=f"{seq:010d}",
+        ).save()
+    GoodsRepo().add_total(tenant_id, goods_id, len(codes), "2026-01-01T00:00:00Z")

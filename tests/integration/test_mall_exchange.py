@@ -7,12 +7,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.dal import keys
-from chalicelib.dal.mall import GoodsRepo, code_digest
-from chalicelib.dal.models import CodeItem
 from tests.conftest import Tenant, bearer, call, table_items
 from tests.support_mall import (
     ADDRESS,
+    add_free_codes,
     admin,
     allocate,
     create_goods,
@@ -249,29 +247,10 @@ def test_the_mall_exchange_task_hook_credits_its_points(api: Any, tenant: Tenant
 # --- categories fulfilled in the request ------------------------------------------------------------
 
 
-def add_codes(tenant: Tenant, goods_id: str, codes: list[str]) -> None:
-    """Codes as the pool import leaves them (free, in the free-code index)."""
-    for seq, code in enumerate(codes):
-        digest = code_digest(code)
-        CodeItem(
-            PK=keys.code_pk(goods_id, digest),
-            SK=keys.CODE_SK,
-            kind="code",
-            goods_id=goods_id,
-            code=code,
-            import_id="test",
-            chunk=0,
-            seq=seq,
-            GSI1PK=keys.free_codes_gsi(goods_id, int(digest, 16) % keys.CODE_BUCKETS),
-            GSI1SK=f"{seq:010d}",
-        ).save()
-    GoodsRepo().add_total(tenant.tenant_id, goods_id, len(codes), "2026-01-01T00:00:00Z")
-
-
 def test_cdk_codes_are_handed_out_once_and_only_to_their_owner(api: Any, aws: Any, tenant: Tenant, buyer: str) -> None:
     # Given CDK goods with 3 codes, all allocated and listed
     goods = create_goods(api, tenant, name="Game key", category="cdk", total=0)
-    add_codes(tenant, goods["goods_id"], ["KEY-AAA", "KEY-BBB", "KEY-CCC"])
+    add_free_codes(tenant.tenant_id, goods["goods_id"], ["KEY-AAA", "KEY-BBB", "KEY-CCC"])
     listing = listing_for(api, tenant, quantity=3, goods=goods)
     other = member_token(api, tenant, "u2")
     grant(api, tenant, "u2", 1000)

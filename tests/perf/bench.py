@@ -203,32 +203,15 @@ def mall_actions(
     api: Any, app_id: str, owner: dict[str, str], member: dict[str, str], signed: Callable[..., Any], rows: list[dict[str, Any]]
 ) -> None:
     """G4: the exchange (virtual goods complete in the request), its replay, the listing page."""
-    from chalicelib.dal import keys
-    from chalicelib.dal.mall import GoodsRepo, code_digest
-    from chalicelib.dal.models import CodeItem
     from tests.conftest import call
+    from tests.support_mall import add_free_codes
 
     signed("/v1/server/points/grants", {"openid": "m1", "points": 5000, "reference": "mall", "reason": "b"})
 
     def listing(goods: dict[str, Any], quantity: int, shards: int = 4) -> str:
         goods_id = call(api, "POST", "/v1/admin/goods", goods, owner).json_body["goods_id"]
         if goods["category"] == "cdk":
-            for seq in range(quantity):
-                code = f"CODE-{seq:04d}"
-                digest = code_digest(code)
-                CodeItem(
-                    PK=keys.code_pk(goods_id, digest),
-                    SK=keys.CODE_SK,
-                    kind="code",
-                    goods_id=goods_id,
-                    code=code,
-                    import_id="bench",
-                    chunk=0,
-                    seq=seq,
-                    GSI1PK=keys.free_codes_gsi(goods_id, int(digest, 16) % keys.CODE_BUCKETS),
-                    GSI1SK=f"{seq:010d}",
-                ).save()
-            GoodsRepo().add_total("bench", goods_id, quantity, "2026-01-01T00:00:00Z")
+            add_free_codes("bench", goods_id, [f"CODE-{seq:04d}" for seq in range(quantity)])
         allocation = call(
             api,
             "POST",
@@ -320,13 +303,10 @@ def import_times(runs: int) -> dict[str, float]:
     return {"import boto3 (ms)": median_of("import boto3"), "import app (API handler, ms)": median_of("import app")}
 
 
-def concurrency(requests_per_case: int) -> dict[str, Any]:
-    """Against the real local server (subprocess): duplicate grants, overdraft deductions, req/s."""
+@contextmanager
+def local_server() -> Iterator[dict[str, Any]]:
+    """`make run`'s server in a subprocess (its own moto, demo data); yields .local/jifen.json's details."""
     import tempfile
-
-    import requests
-
-    from tests.support import dumps, login_token, server_headers
 
     out = Path(tempfile.mkdtemp()) / "jifen.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JIFEN_", "AWS_", "POWERTOOLS_", "MOTO_"))}
@@ -341,7 +321,19 @@ def concurrency(requests_per_case: int) -> dict[str, Any]:
         deadline = time.monotonic() + 120
         while not out.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
-        details = json.loads(out.read_text())
+        yield json.loads(out.read_text())
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def concurrency(requests_per_case: int) -> dict[str, Any]:
+    """Against the real local server (subprocess): duplicate grants, overdraft deductions, req/s."""
+    import requests
+
+    from tests.support import dumps, login_token, server_headers
+
+    with local_server() as details:
         base, app_id, key = details["base_url"], details["app_id"], details["server_key"]
         openid = f"bench-{uuid.uuid4().hex[:6]}"
         login = {"app_id": app_id, "login_token": login_token(details["login_secret"], openid), "device_id": "b"}
@@ -384,33 +376,15 @@ def concurrency(requests_per_case: int) -> dict[str, Any]:
                 "req_per_s": round(30 / elapsed, 1),
             }
         return results
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def flash_sale(stock: int, buyers: int, shard_counts: tuple[int, ...]) -> list[dict[str, Any]]:
     """G4 against the real local server: ``buyers`` members at once on ``stock`` items, per shard count."""
-    import tempfile
-
     import requests
 
     from tests.support import dumps, login_token, server_headers
 
-    out = Path(tempfile.mkdtemp()) / "jifen.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JIFEN_", "AWS_", "POWERTOOLS_", "MOTO_"))}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jifen_local.server", "--port", "0", "--out", str(out)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not out.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        details = json.loads(out.read_text())
+    with local_server() as details:
         base, app_id = details["base_url"], details["app_id"]
         operator = requests.post(base + "/v1/auth/operator", json={"tenant_id": details["tenant_id"], **details["operator"]}, timeout=30)
         owner = {"Authorization": f"Bearer {operator.json()['token']}"}
@@ -466,9 +440,6 @@ def flash_sale(stock: int, buyers: int, shard_counts: tuple[int, ...]) -> list[d
                 }
             )
         return results
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def main() -> None:
