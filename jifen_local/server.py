@@ -162,6 +162,11 @@ Jifen is running at {base}   (moto at {details["moto_endpoint"]}; connection det
   curl -s -X POST {base}/v1/auth/member -H 'content-type: application/json' \\
     -d "{{\\"app_id\\": \\"{details["app_id"]}\\", \\"login_token\\": \\"$TOKEN\\", \\"device_id\\": \\"dev-1\\"}}"
 
+  # the mall: the published home page (listings and tasks resolved), then exchange a listing
+  curl -s {base}/v1/mall/page -H "authorization: Bearer <member token>"
+  curl -s -X POST {base}/v1/mall/exchanges -H "authorization: Bearer <member token>" -H 'Idempotency-Key: try-1' \\
+    -H 'content-type: application/json' -d '{{"listing_id": "<listing id from the page>", "quantity": 1}}'
+
   # the API's OpenAPI document
   curl -s {base}/v1/openapi.json | head -c 300
 
