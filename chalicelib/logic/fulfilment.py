@@ -14,6 +14,7 @@ finds the order already moved on resumes itself. So neither side depends on the 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
@@ -301,8 +302,14 @@ class PaymentMatch(Enum):
     IGNORED = "ignored"  # wrong amount, or the order is no longer waiting for it: recorded, nothing applied
 
 
+# ids the exchange gives orders: "o" + logic.points.new_entry_id (13 digits of ms, 10 hex)
+MALL_ORDER_ID = re.compile(r"o[0-9]{13}[0-9a-f]{10}")
+
+
 def on_payment(app: App, order_id: str, amount_fen: int, paid_at: str | None, clock: Clock | None = None) -> PaymentMatch:
     """A payment webhook for ``order_id``: if it is a mall order awaiting this payment, mark it paid and resume its workflow."""
+    if not MALL_ORDER_ID.fullmatch(order_id):
+        return PaymentMatch.NOT_MALL  # the tenant's own order: no lookup (most payments are these)
     order = OrdersRepo().find(app.app_id, order_id)
     if order is None:
         return PaymentMatch.NOT_MALL

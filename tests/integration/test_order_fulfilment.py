@@ -441,11 +441,11 @@ def test_a_paid_cdk_order_claims_its_code_and_an_empty_pool_leaves_it_to_the_ope
     from chalicelib.dal.codes import CodesRepo
     from chalicelib.dal.mall import code_digest
     from chalicelib.dal.models import CodeItem
-    from tests.integration.test_mall_exchange import add_codes
+    from tests.support_mall import add_free_codes
 
     # Given CDK goods with two codes, sold for 100 points + 1 yuan, and two members' orders awaiting payment
     goods = create_goods(api, tenant, name="Game key", category="cdk", total=0)
-    add_codes(tenant, goods["goods_id"], ["KEY-ONE", "KEY-TWO"])
+    add_free_codes(tenant.tenant_id, goods["goods_id"], ["KEY-ONE", "KEY-TWO"])
     listing = listing_for(api, tenant, quantity=2, goods=goods, price_points=100, price_fen=100)
     (first, first_member), (second, second_member) = new_member(api, tenant), new_member(api, tenant)
     orders = [place(api, first, listing), place(api, second, listing)]
