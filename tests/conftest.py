@@ -19,7 +19,7 @@ os.environ.update(
         "JIFEN_LOGIN_CALLBACK_ADAPTER": "fake",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("JIFEN_TEST_LOG_LEVEL", "CRITICAL"),
     }
 )
 os.environ.pop("JIFEN_DYNAMODB_ENDPOINT", None)

@@ -158,7 +158,7 @@ def resume_waiting(order: Order) -> None:
             continue
         try:
             _resume(token, order)
-        except UpstreamFailed:
+        except Exception:  # best effort: a stale token (the step ended long ago) must not fail the caller's change
             logger().warning("order moved on but its workflow could not be resumed", extra={"order_id": order.order_id, "step": step})
 
 
