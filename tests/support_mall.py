@@ -81,11 +81,11 @@ def exchange(api: Any, token: str, listing_id: str, quantity: int = 1, key: str 
 def add_free_codes(tenant_id: str, goods_id: str, codes: list[str]) -> None:
     """CDK codes as the pool import leaves them (free, in the free-code index), counted in the goods' total."""
     from chalicelib.dal import keys
-    from chalicelib.dal.mall import GoodsRepo, code_digest
+    from chalicelib.dal.mall import GoodsRepo
     from chalicelib.dal.models import CodeItem
 
     for seq, code in enumerate(codes):
-        digest = code_digest(code)
+        digest = keys.code_digest(code)
         CodeItem(
             PK=keys.code_pk(goods_id, digest),
             SK=keys.CODE_SK,
@@ -95,7 +95,7 @@ def add_free_codes(tenant_id: str, goods_id: str, codes: list[str]) -> None:
             import_id="test",
             chunk=0,
             seq=seq,
-            GSI1PK=keys.free_codes_gsi(goods_id, int(digest, 16) % keys.CODE_BUCKETS),
+            GSI1PK=keys.free_codes_gsi(goods_id, keys.code_bucket(digest)),
             GSI1SK=f"{seq:010d}",
         ).save()
     GoodsRepo().add_total(tenant_id, goods_id, len(codes), "2026-01-01T00:00:00Z")

@@ -368,7 +368,7 @@ class CodesRepo:
                     CodeItem(
                         PK=keys.code_pk(goods_id, new.digest),
                         SK=keys.CODE_SK,
-                        GSI1PK=keys.free_codes_gsi(goods_id, int(new.digest, 16) % keys.CODE_BUCKETS),
+                        GSI1PK=keys.free_codes_gsi(goods_id, keys.code_bucket(new.digest)),
                         GSI1SK=f"{new.seq:010d}",
                         kind="code",
                         goods_id=goods_id,

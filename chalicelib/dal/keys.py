@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 
 def tenant_pk(tenant_id: str) -> str:
     return f"TENANT#{tenant_id}"
@@ -60,10 +62,6 @@ def webhook_event_pk(app_id: str, provider: str, event_id: str) -> str:
 
 
 WEBHOOK_EVENT_SK = "EVENT"
-
-
-def guard_sk(kind: str, reference: str) -> str:
-    return f"GUARD#{kind}#{reference}"
 
 
 def ledger_sk(entry_id: str) -> str:
@@ -188,6 +186,15 @@ def code_pk(goods_id: str, digest: str) -> str:
 
 CODE_SK = "CODE"
 CODE_BUCKETS = 16
+
+
+def code_digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()[:32]
+
+
+def code_bucket(digest: str) -> int:
+    """Which free-code index partition (and issued counter) a code belongs to."""
+    return int(digest, 16) % CODE_BUCKETS
 
 
 def free_codes_gsi(goods_id: str, bucket: int) -> str:

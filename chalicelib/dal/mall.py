@@ -7,7 +7,6 @@ every allocation's stock + what orders hold == goods total.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from collections import Counter
@@ -22,7 +21,7 @@ from chalicelib.dal.apps import config_cache
 from chalicelib.dal.common import cancellation_reasons, condition_failed, decode_cursor, encode_cursor, transaction
 from chalicelib.dal.models import AllocationItem, CodeItem, ConfigItem, CounterItem, GoodsItem, IndexItem, OrderItem
 from chalicelib.dal.points import Write
-from chalicelib.errors import Conflict, NotFound, SoldOut, ValidationFailed
+from chalicelib.errors import Conflict, NotFound, SoldOut
 from chalicelib.models.domain import Page
 from chalicelib.models.mall import Allocation, Goods, Listing, Order
 
@@ -295,29 +294,14 @@ class AllocationsRepo:
         self._commit(tx, "The stock changed while returning it; read it again")
         self._forget(allocation.app_id, allocation.allocation_id)
 
-    def shard_items(self, app_id: str, allocation_id: str, shards: int, *, consistent: bool = False) -> dict[int, CounterItem]:
-        wanted = [(keys.stock_pk(app_id, allocation_id, shard), keys.STOCK_SK) for shard in range(shards)]
-        by_pk = {item.PK: item for item in CounterItem.batch_get(wanted, consistent_read=consistent)}
-        return {shard: by_pk[pk] for shard, (pk, _) in enumerate(wanted) if pk in by_pk}
-
-    def stock(self, app_id: str, allocation_id: str, shards: int, *, consistent: bool = False) -> dict[int, int]:
-        """Stock left per shard (one BatchGetItem)."""
-        found = self.shard_items(app_id, allocation_id, shards, consistent=consistent)
-        return {shard: int(found[shard].n) if shard in found else 0 for shard in range(shards)}
-
-    def gated_stock(self, allocation: Allocation, listing: Listing) -> tuple[dict[int, int], bool]:
-        """Stock per shard (consistent) and whether every shard still sells under this decision's versions.
-
-        Read raw: a listing's gate is an attribute named after it, which no model declares.
-        """
+    def _shards(self, app_id: str, allocation_id: str, shards: int, *, consistent: bool) -> dict[int, dict[str, Any]]:
+        """Every shard's raw item (one BatchGetItem): raw, because a listing's gate is an attribute no model declares."""
         connection = CounterItem._get_connection()
-        pending = [
-            {"PK": keys.stock_pk(allocation.app_id, allocation.allocation_id, shard), "SK": keys.STOCK_SK}
-            for shard in range(allocation.shards)
-        ]
+        pks = [keys.stock_pk(app_id, allocation_id, shard) for shard in range(shards)]
+        pending = [{"PK": pk, "SK": keys.STOCK_SK} for pk in pks]
         raw: list[dict[str, Any]] = []
         for _ in range(5):
-            response = connection.batch_get_item(pending, consistent_read=True)  # type: ignore[arg-type]  # key dicts, despite the stub
+            response = connection.batch_get_item(pending, consistent_read=consistent)  # type: ignore[arg-type]  # key dicts, despite the stub
             raw += response.get("Responses", {}).get(connection.table_name, [])
             pending = [
                 {name: next(iter(value.values())) for name, value in key.items()}
@@ -326,15 +310,22 @@ class AllocationsRepo:
             if not pending:
                 break
         by_pk = {item["PK"]["S"]: item for item in raw}
-        stock: dict[int, int] = {}
-        current = True
-        for shard in range(allocation.shards):
-            item = by_pk.get(keys.stock_pk(allocation.app_id, allocation.allocation_id, shard), {})
-            stock[shard] = int(item.get("n", {}).get("N", "0"))
-            version = int(item.get("v", {}).get("N", "0"))
-            gate = int(item.get(f"g_{listing.listing_id}", {}).get("N", "-1"))
-            current = current and version == allocation.version and gate == listing.version
-        return stock, current
+        return {shard: by_pk.get(pk, {}) for shard, pk in enumerate(pks)}
+
+    def stock(self, app_id: str, allocation_id: str, shards: int, *, consistent: bool = False) -> dict[int, int]:
+        """Stock left per shard (one BatchGetItem)."""
+        found = self._shards(app_id, allocation_id, shards, consistent=consistent)
+        return {shard: int(item.get("n", {}).get("N", "0")) for shard, item in found.items()}
+
+    def gated_stock(self, allocation: Allocation, listing: Listing) -> tuple[dict[int, int], bool]:
+        """Stock per shard (consistent) and whether every shard still sells under this decision's versions."""
+        found = self._shards(allocation.app_id, allocation.allocation_id, allocation.shards, consistent=True)
+        current = all(
+            int(item.get("v", {}).get("N", "0")) == allocation.version
+            and int(item.get(f"g_{listing.listing_id}", {}).get("N", "-1")) == listing.version
+            for item in found.values()
+        )
+        return {shard: int(item.get("n", {}).get("N", "0")) for shard, item in found.items()}, current
 
     def stocks(self, allocations: Iterable[Allocation]) -> dict[str, int]:
         """Stock left of several allocations (one BatchGetItem per 100 shards)."""
@@ -351,8 +342,6 @@ class AllocationsRepo:
 
 
 # --- listings (G3) ---------------------------------------------------------------------------------
-
-_LISTING_OWN = ("listing_id", "app_id", "status", "created_at", "updated_at", "version")
 
 
 def _listing(item: ConfigItem) -> Listing:
@@ -495,14 +484,10 @@ def code_claim(goods_id: str, digest: str, order: Order) -> Write:
     return Write("update", item, CodeItem.PK.exists() & CodeItem.order_id.does_not_exist(), "code", actions, spec=digest)
 
 
-def code_digest(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()[:32]
-
-
 def code_release(goods_id: str, code: str, order_id: str) -> Write:
     """Give a code issued to a cancelled order back to the pool."""
-    digest = code_digest(code)
-    bucket = int(digest, 16) % keys.CODE_BUCKETS
+    digest = keys.code_digest(code)
+    bucket = keys.code_bucket(digest)
     item = CodeItem(PK=keys.code_pk(goods_id, digest), SK=keys.CODE_SK)
     actions = (
         CodeItem.order_id.remove(),
@@ -518,7 +503,7 @@ def code_claims(goods_id: str, codes: list[tuple[str, str]], order: Order) -> li
     """Claim these (digest, code) pairs for an order, and count them issued (one counter per bucket)."""
     from chalicelib.dal.codes import issued_write
 
-    buckets = Counter(int(digest, 16) % keys.CODE_BUCKETS for digest, _ in codes)
+    buckets = Counter(keys.code_bucket(digest) for digest, _ in codes)
     return [code_claim(goods_id, digest, order) for digest, _ in codes] + [issued_write(goods_id, b, n) for b, n in buckets.items()]
 
 
@@ -526,7 +511,7 @@ def code_releases(goods_id: str, codes: list[str], order_id: str) -> list[Write]
     """A cancelled order's codes back to the pool, and out of the issued count."""
     from chalicelib.dal.codes import issued_write
 
-    buckets = Counter(int(code_digest(code), 16) % keys.CODE_BUCKETS for code in codes)
+    buckets = Counter(keys.code_bucket(keys.code_digest(code)) for code in codes)
     return [code_release(goods_id, code, order_id) for code in codes] + [issued_write(goods_id, b, -n) for b, n in buckets.items()]
 
 
@@ -583,11 +568,6 @@ def free_codes(goods_id: str, want: int, *, sample: int = 25) -> list[tuple[str,
     if len(found) < want:
         raise SoldOut("No codes left in the pool")
     return found
-
-
-def check_positive(value: int, name: str) -> None:
-    if value <= 0:
-        raise ValidationFailed(f"{name} must be positive", details=[{"field": name, "problem": "must be >= 1"}])
 
 
 def release_stock(order: Order) -> list[Write]:

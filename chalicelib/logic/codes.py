@@ -8,7 +8,6 @@ events). Either may stop at any line and be continued: codes are never lost nor 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import secrets
 import time
@@ -41,14 +40,6 @@ API_BUDGET_SECONDS = 20.0  # API Gateway gives up after 29 s
 JOB_BUDGET_SECONDS = 840.0  # the job's Lambda timeout is 900 s
 POLL_SECONDS = 10.0
 MAX_WAIT_SECONDS = 3600  # a job waits this long in all for another import of the same goods, then gives up
-
-
-def digest_of(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()[:32]
-
-
-def bucket_of(digest: str) -> int:
-    return int(digest, 16) % keys.CODE_BUCKETS
 
 
 def pool_key(tenant_id: str, goods_id: str, import_id: str) -> str:
@@ -84,7 +75,7 @@ class Budget:
         if remaining is None:
             # No Lambda around (local server, benchmark): nothing kills the process; a chunk takes far less than the margin.
             return cls(stop_at=now + cap, gone_at=now + cap + margin)
-        left = float(remaining()) / 1000
+        left = remaining() / 1000  # seconds (a time budget, not an amount)
         return cls(stop_at=now + max(0.0, min(cap, left - margin)), gone_at=now + left)
 
     def left(self) -> float:
@@ -135,7 +126,7 @@ def tally(lines: Iterable[tuple[int, bytes]]) -> ChunkTally:
             result.invalid += 1
             result.invalid_numbers.append(number)
         else:
-            digest = digest_of(code)
+            digest = keys.code_digest(code)
             if digest in result.codes:
                 result.duplicates_in_file += 1
             else:

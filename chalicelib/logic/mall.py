@@ -55,6 +55,7 @@ from chalicelib.models.mall import (
 STOCK_ATTEMPTS = 8  # shard retries before SOLD_OUT / busy
 CONFIG_ATTEMPTS = 2  # the listing or allocation changed under us: decide again on fresh config
 CODE_ATTEMPTS = 6  # another exchange took the CDK code we picked
+NO_ACCOUNT_THERE = "You have no account in the target app yet: log in there first"
 
 
 def _now(clock: Clock | None) -> datetime:
@@ -561,7 +562,8 @@ def _exchange(
         plan, order = _plan(app, offer, member_id, openid, device_id, body, order_id, attempt, idem, target, now)
         members = [(app.app_id, member_id)] + ([(target[0].app_id, target[1])] if target else [])
         try:
-            outcome = execute(members, plan, idem, points_repo, expected_fingerprint=fp)
+            # the buyer's profile exists (they logged in), so a missing profile is the target app's
+            outcome = execute(members, plan, idem, points_repo, expected_fingerprint=fp, missing=NO_ACCOUNT_THERE)
         except ConditionRefused as refused:
             if refused.label == "stock" and stock_tries < STOCK_ATTEMPTS:
                 stock_tries += 1
@@ -612,10 +614,8 @@ def _points_target(app: App, offer: Offer, target_openid: str) -> tuple[App, str
     target = AppsRepo().get_cached(offer.goods.target_app_id or "")
     if target is None or target.tenant_id != app.tenant_id:
         raise NotOnSale("Not on sale: the target app no longer exists")
-    target_member = member_id_for(target.app_id, target_openid)
-    if PointsRepo().get_profile(target.app_id, target_member, consistent=False) is None:
-        raise NotFound("You have no account in the target app yet: log in there first")
-    return target, target_member
+    # no read here: the exchange reads both profiles anyway, and a missing one is NO_ACCOUNT_THERE
+    return target, member_id_for(target.app_id, target_openid)
 
 
 def _initial_status(offer: Offer) -> str:

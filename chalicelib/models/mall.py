@@ -23,7 +23,6 @@ OrderStatus = Literal[
     "refund_requested",  # after-sales (E2 / G8): waiting for a reviewer
     "refunded",
 ]
-VIRTUAL: frozenset[str] = frozenset({"cdk", "coupon_link", "coupon", "points"})
 MAX_QUANTITY = 100
 MAX_STOCK = 10_000_000
 MAX_PRICE = 100_000_000

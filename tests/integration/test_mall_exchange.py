@@ -287,6 +287,21 @@ def test_points_goods_credit_the_members_account_in_the_target_app(api: Any, ten
     assert ledger(api, sister_token)[0]["reference"] == f"{tenant.app_id}:{response.json_body['order_id']}"
 
 
+def test_points_goods_for_an_app_the_member_never_logged_in_to_are_404_and_take_nothing(api: Any, tenant: Tenant, buyer: str) -> None:
+    # Given points goods for a sister app where u1 has no account
+    created = admin(api, tenant, "POST", "/v1/admin/apps", {"name": "Sister app", "points_rate": 100})
+    sister = created.json_body["app"]["app_id"]
+    goods = create_goods(api, tenant, name="50 sister points", category="points", points=50, target_app_id=sister, total=10)
+    listing = listing_for(api, tenant, quantity=10, goods=goods)
+    # When u1 exchanges them
+    response = exchange(api, buyer, listing["listing_id"])
+    # Then it is 404 with the reason, and no points or stock were taken
+    assert error(response) == (404, "NOT_FOUND")
+    assert "log in there first" in response.json_body["error"]["message"]
+    assert me(api, buyer)["balance"] == 1000
+    assert stock(api, tenant, listing["allocation_id"]) == 10
+
+
 # --- bad input ------------------------------------------------------------------------------------
 
 

@@ -439,7 +439,6 @@ def test_a_paid_coupon_link_order_is_fulfilled_at_once(api: Any, tenant: Tenant)
 def test_a_paid_cdk_order_claims_its_code_and_an_empty_pool_leaves_it_to_the_operator(api: Any, tenant: Tenant) -> None:
     from chalicelib.dal import keys
     from chalicelib.dal.codes import CodesRepo
-    from chalicelib.dal.mall import code_digest
     from chalicelib.dal.models import CodeItem
     from tests.support_mall import add_free_codes
 
@@ -460,11 +459,11 @@ def test_a_paid_cdk_order_claims_its_code_and_an_empty_pool_leaves_it_to_the_ope
     done = order_in(api, first, orders[0]["order_id"], "completed")
     assert done["status"] == "completed" and len(done["fulfilment"]["codes"]) == 1
     (code,) = done["fulfilment"]["codes"]
-    assert CodeItem.get(keys.code_pk(goods["goods_id"], code_digest(code)), keys.CODE_SK).order_id == orders[0]["order_id"]
+    assert CodeItem.get(keys.code_pk(goods["goods_id"], keys.code_digest(code)), keys.CODE_SK).order_id == orders[0]["order_id"]
     assert CodesRepo().issued(goods["goods_id"]) == 1
     # And when the pool has no free code left for the second (the other code went elsewhere) and it is paid
     other = "KEY-TWO" if code == "KEY-ONE" else "KEY-ONE"
-    CodeItem.get(keys.code_pk(goods["goods_id"], code_digest(other)), keys.CODE_SK).delete()
+    CodeItem.get(keys.code_pk(goods["goods_id"], keys.code_digest(other)), keys.CODE_SK).delete()
     assert pay(api, tenant, orders[1], openid_of(api, second), 100).status_code == 200
     # Then it is paid and left to the operator (awaiting shipment, with the reason), not cancelled
     manual = order_in(api, second, orders[1]["order_id"], "awaiting_shipment")
