@@ -46,7 +46,7 @@ def get_listing(listing_id: str) -> Response:
 def create_exchange() -> Response:
     caller = current_member()
     body = parse_body(ExchangeRequest)
-    order, _created = mall.exchange(caller_app(), caller.member_id, caller.openid, caller.device_id, body, idempotency_key())
+    order = mall.exchange(caller_app(), caller.member_id, caller.openid, caller.device_id, body, idempotency_key())
     # a repeated Idempotency-Key answers as the first time did: 201 with the same order
     return ok(OrderView.of(order), status=201)
 

@@ -8,13 +8,11 @@ from chalice.app import Response
 
 from chalicelib.adapters.signing_key import signing_key
 from chalicelib.api.http import Api, current_member, current_operator, ok, parse_body, query, query_int
-from chalicelib.api.member import _CLIENT_FIELDS, caller_app
+from chalicelib.api.member import caller_app, task_out
 from chalicelib.auth import ANY_OPERATOR, MANAGERS, MEMBER, PUBLIC
 from chalicelib.clock import iso
 from chalicelib.errors import NotFound, Unauthorized
 from chalicelib.logic import apps, pages
-from chalicelib.logic.tasks import TaskProgress
-from chalicelib.models.api import MemberTaskOut
 from chalicelib.models.domain import App
 from chalicelib.models.pages import (
     HOME,
@@ -171,25 +169,6 @@ def get_promotion_png(app_id: str, listing_id: str) -> Response:
 # --- members ---------------------------------------------------------------------------------------
 
 
-def _task(progress: TaskProgress) -> MemberTaskOut:
-    """The same shape as GET /v1/tasks."""
-    definition = progress.task.definition
-    dumped = definition.model_dump(mode="json")
-    return MemberTaskOut(
-        task_id=progress.task.task_id,
-        template=definition.template,
-        title=definition.title,
-        description=definition.description,
-        points=definition.points,
-        growth=definition.growth,
-        cycle=definition.cycle.model_dump(),
-        completions_per_cycle=progress.limit,
-        done=progress.done,
-        period=progress.period,
-        details={k: dumped[k] for k in _CLIENT_FIELDS if k in dumped},
-    )
-
-
 def _mall_page(app: App, page_id: str, page: PageLayout, member_id: str | None, version: PageVersion | None) -> MallPage:
     components: list[ComponentView] = []
     for part in pages.resolve(app, page, member_id):
@@ -199,7 +178,7 @@ def _mall_page(app: App, page_id: str, page: PageLayout, member_id: str | None, 
         elif isinstance(component, ListingGrid):
             components.append(ListingGridView(**dict(component), listings=part.listings))
         elif isinstance(component, TaskListComponent):
-            components.append(TaskListView(**dict(component), tasks=[_task(p) for p in part.tasks]))
+            components.append(TaskListView(**dict(component), tasks=[task_out(p) for p in part.tasks]))
         else:
             components.append(component)
     return MallPage(

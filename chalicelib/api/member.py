@@ -46,6 +46,25 @@ def idempotency_key() -> str | None:
     return key
 
 
+def task_out(progress: tasks.TaskProgress) -> MemberTaskOut:
+    """A task with the member's progress, as GET /v1/tasks (and the mall page's task list) show it."""
+    definition = progress.task.definition
+    dumped = definition.model_dump(mode="json")
+    return MemberTaskOut(
+        task_id=progress.task.task_id,
+        template=definition.template,
+        title=definition.title,
+        description=definition.description,
+        points=definition.points,
+        growth=definition.growth,
+        cycle=definition.cycle.model_dump(),
+        completions_per_cycle=progress.limit,
+        done=progress.done,
+        period=progress.period,
+        details={k: dumped[k] for k in _CLIENT_FIELDS if k in dumped},
+    )
+
+
 def caller_app() -> App:
     app = AppsRepo().get_cached(current_member().app_id)
     if app is None:
@@ -111,26 +130,7 @@ def create_checkin() -> Response:
 @member.endpoint("/v1/tasks", auth=MEMBER, response=MemberTaskList, summary="Live tasks with my progress in the current cycle")
 def list_tasks() -> Response:
     app = caller_app()
-    items = []
-    for progress in tasks.member_tasks(app, current_member().member_id):
-        definition = progress.task.definition
-        dumped = definition.model_dump(mode="json")
-        items.append(
-            MemberTaskOut(
-                task_id=progress.task.task_id,
-                template=definition.template,
-                title=definition.title,
-                description=definition.description,
-                points=definition.points,
-                growth=definition.growth,
-                cycle=definition.cycle.model_dump(),
-                completions_per_cycle=progress.limit,
-                done=progress.done,
-                period=progress.period,
-                details={k: dumped[k] for k in _CLIENT_FIELDS if k in dumped},
-            )
-        )
-    return ok(MemberTaskList(items=items))
+    return ok(MemberTaskList(items=[task_out(progress) for progress in tasks.member_tasks(app, current_member().member_id)]))
 
 
 @member.endpoint(

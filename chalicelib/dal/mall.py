@@ -594,6 +594,16 @@ def order_token_put(order: Order, step: str, token: str, status: str) -> bool:
     return True
 
 
+def order_token_clear(order: Order, step: str, token: str) -> None:
+    """Forget a step's task token once it was resumed (only if it is still that token)."""
+    item = OrderItem(PK=keys.member_pk(order.app_id, order.member_id), SK=keys.order_sk(order.order_id))
+    try:
+        item.update(actions=[OrderItem.task_token.remove()], condition=OrderItem.task_token == f"{step}#{token}")
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            raise
+
+
 def order_token(app_id: str, member_id: str, order_id: str, step: str) -> str | None:
     """The task token a workflow step left on the order, if that step is the one waiting."""
     try:

@@ -35,6 +35,7 @@ from chalicelib.dal.mall import (
     code_releases,
     free_codes,
     order_token,
+    order_token_clear,
     order_token_put,
     order_update,
     release_stock,
@@ -142,10 +143,13 @@ def hold(app_id: str, member_id: str, order_id: str, step: str, token: str) -> s
     return order.status
 
 
-def _resume(token: str, order: Order) -> None:
+def _resume(token: str, order: Order, step: str | None = None) -> None:
+    """Resume a waiting step; a token held on the order (``step``) is forgotten once used, so it is never resumed twice."""
     # Conflict: that step was resumed already (or gave up waiting): nothing left to resume
     with contextlib.suppress(Conflict):
         aws.send_task_success(token, {"status": order.status})
+    if step is not None:
+        order_token_clear(order, step, token)
 
 
 def resume_waiting(order: Order) -> None:
@@ -157,8 +161,8 @@ def resume_waiting(order: Order) -> None:
         if token is None:
             continue
         try:
-            _resume(token, order)
-        except Exception:  # best effort: a stale token (the step ended long ago) must not fail the caller's change
+            _resume(token, order, step)
+        except UpstreamFailed:
             logger().warning("order moved on but its workflow could not be resumed", extra={"order_id": order.order_id, "step": step})
 
 
@@ -336,7 +340,7 @@ def on_payment(app: App, order_id: str, amount_fen: int, paid_at: str | None, cl
     if order.status == "paid":
         token = order_token(app.app_id, order.member_id, order_id, "payment")
         if token is not None:
-            _resume(token, order)  # UpstreamFailed → the provider retries; the order is paid already
+            _resume(token, order, "payment")  # UpstreamFailed → the provider retries; the order is paid already
     log.info("mall order paid", extra={"order_id": order_id, "status": order.status})
     return PaymentMatch.PAID
 

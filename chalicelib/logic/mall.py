@@ -504,8 +504,8 @@ def exchange(
     *,
     target_openid: str | None = None,
     clock: Clock | None = None,
-) -> tuple[Order, bool]:
-    """G4: one request → one order, all or nothing. Returns (order, created); a repeated key returns the first order."""
+) -> Order:
+    """G4: one request → one order, all or nothing; a repeated Idempotency-Key returns the first order."""
     fp = fingerprint("exchange", body.model_dump(mode="json"), target_openid)
     idem = (
         GuardSpec(pk=keys.app_guard_pk(app.app_id, "idem", f"{member_id}:{idempotency_key}"), sk=keys.GUARD_SK, result={}, fingerprint=fp)
@@ -520,7 +520,7 @@ def exchange(
         first = _first_order(app, member_id, idem, fp) if idem is not None else None
         if first is None:
             raise
-        return first, False
+        return first
 
 
 def _first_order(app: App, member_id: str, idem: GuardSpec, fp: str) -> Order | None:
@@ -543,7 +543,7 @@ def _exchange(
     fp: str,
     target_openid: str | None,
     clock: Clock | None,
-) -> tuple[Order, bool]:
+) -> Order:
     now = _now(clock)
     offer = _offer(app, body.listing_id)
     _validate_request(offer, body)
@@ -592,9 +592,9 @@ def _exchange(
             replay = orders.get(app.app_id, member_id, str(outcome.extra.get("order_id")))
             if replay is None:
                 raise Conflict("The first attempt with this Idempotency-Key is still in progress; retry")
-            return replay, False
+            return replay
         _after_exchange(app, order)
-        return order, True
+        return order
 
 
 def _validate_request(offer: Offer, body: ExchangeRequest) -> None:
