@@ -52,7 +52,7 @@ bench: $(STAMP)  ## DynamoDB round trips / items per action, import time, concur
 	$(PY) -m tests.perf.bench_codes
 
 bootstrap: $(STAMP)  ## create a tenant + owner in a real table: make bootstrap ARGS="tenant create ..."
-	$(PY) -m chalicelib.cli $(ARGS)
+	$(PY) -m chalicelib.tenancy.cli $(ARGS)
 
 token: $(STAMP)  ## a demo member login JWT: make token OPENID=alice
 	@$(PY) -m jifen_local.login_token $(OPENID)

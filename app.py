@@ -1,44 +1,58 @@
-"""Jifen's Chalice app: registers blueprints, middleware, schedules and workflow tasks. Nothing else."""
+"""Jifen's Chalice app: registers each domain's blueprints, schedules and workflow tasks. Nothing else."""
 
 from chalice.app import Chalice, Cron, Rate
 
-from chalicelib.api import middleware
-from chalicelib.api.admin import admin
-from chalicelib.api.mall import shop
-from chalicelib.api.mall_admin import mall_admin
-from chalicelib.api.mall_after_sales import refund_admin, refund_member
-from chalicelib.api.mall_codes import codes
-from chalicelib.api.mall_pages import page_admin, page_member
-from chalicelib.api.mall_records import mall_records
-from chalicelib.api.mall_shipping import mall_shipping
-from chalicelib.api.member import member
-from chalicelib.api.public import public
-from chalicelib.api.server import server
-from chalicelib.api.verifier import verifier
-from chalicelib.api.webhooks import hooks
-from chalicelib.jobs import codes as codes_job
-from chalicelib.jobs import expiry
-from chalicelib.workflows import after_sales, orders, receipts
+from chalicelib.core.http import middleware
+from chalicelib.core.http import routes as core_routes
+from chalicelib.mall import jobs as mall_jobs
+from chalicelib.mall import routes_admin as mall_admin
+from chalicelib.mall import routes_after_sales as mall_after_sales
+from chalicelib.mall import routes_codes as mall_codes
+from chalicelib.mall import routes_member as mall_member
+from chalicelib.mall import routes_pages as mall_pages
+from chalicelib.mall import routes_records as mall_records
+from chalicelib.mall import routes_shipping as mall_shipping
+from chalicelib.mall import workflows as orders
+from chalicelib.mall import workflows_after_sales as after_sales
+from chalicelib.payments import routes_admin as payments_admin
+from chalicelib.points import jobs as expiry
+from chalicelib.points import routes_admin as points_admin
+from chalicelib.points import routes_member as points_member
+from chalicelib.points import routes_server as points_server
+from chalicelib.tasks import routes_admin as tasks_admin
+from chalicelib.tasks import routes_member as tasks_member
+from chalicelib.tasks import routes_server as tasks_server
+from chalicelib.tasks import routes_webhooks as tasks_webhooks
+from chalicelib.tasks import workflows as receipts
+from chalicelib.tenancy import routes_admin as tenancy_admin
+from chalicelib.tenancy import routes_public as tenancy_public
+from chalicelib.tenancy import routes_verifier as tenancy_verifier
 
 app = Chalice(app_name="jifen", configure_logs=False)
 app.experimental_feature_flags.update(["BLUEPRINTS"])
 
 for blueprint in (
-    public,
-    member,
-    admin,
-    verifier,
-    server,
-    hooks,
-    shop,
-    mall_admin,
-    page_admin,
-    page_member,
-    codes,
-    mall_records,
-    refund_member,
-    refund_admin,
-    mall_shipping,
+    core_routes.public,
+    tenancy_public.public,
+    tenancy_admin.admin,
+    tenancy_verifier.verifier,
+    points_member.member,
+    points_admin.admin,
+    points_server.server,
+    tasks_member.member,
+    tasks_admin.admin,
+    tasks_server.server,
+    tasks_webhooks.hooks,
+    payments_admin.admin,
+    mall_member.shop,
+    mall_admin.mall_admin,
+    mall_pages.page_admin,
+    mall_pages.page_member,
+    mall_codes.codes,
+    mall_records.mall_records,
+    mall_after_sales.refund_member,
+    mall_after_sales.refund_admin,
+    mall_shipping.mall_shipping,
 ):
     app.register_blueprint(blueprint)
 
@@ -63,4 +77,4 @@ after_sales_review_apply = app.lambda_function(name="after_sales_review_apply")(
 after_sales_review_failed = app.lambda_function(name="after_sales_review_failed")(after_sales.after_sales_review_failed)
 after_sales_review_timeout = app.lambda_function(name="after_sales_review_timeout")(after_sales.after_sales_review_timeout)
 
-import_codes = app.lambda_function(name="import_codes")(codes_job.import_codes)
+import_codes = app.lambda_function(name="import_codes")(mall_jobs.import_codes)

@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from chalicelib.dal import schema
+from chalicelib.core.table import schema
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_MACHINES = ROOT / "infra" / "statemachines"

@@ -9,14 +9,18 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import TypeAdapter
 
-from chalicelib.dal.members import MembersRepo
-from chalicelib.logic import accounts, apps, levels, mall, pages, points, tasks
-from chalicelib.logic.ids import invite_code_for, member_id_for
-from chalicelib.models.api import CreateAppRequest, CreateStoreRequest, CreateVerifierRequest
-from chalicelib.models.domain import App, ExpiryPolicy
-from chalicelib.models.mall import AllocationIn, GoodsIn, ListingIn, PeriodLimits
-from chalicelib.models.pages import PageLayout
-from chalicelib.models.tasks import LevelLadder, TaskDefinition
+from chalicelib.core.ids import invite_code_for, member_id_for
+from chalicelib.mall import allocations, listings, pages
+from chalicelib.mall.models.catalog import AllocationIn, GoodsIn, ListingIn, PeriodLimits
+from chalicelib.mall.models.pages import PageLayout
+from chalicelib.points import engine as points
+from chalicelib.points import levels
+from chalicelib.points.models import LevelLadder
+from chalicelib.tasks import tasks
+from chalicelib.tasks.models import TaskDefinition
+from chalicelib.tenancy import accounts, apps
+from chalicelib.tenancy.models import App, CreateAppRequest, CreateStoreRequest, CreateVerifierRequest, ExpiryPolicy
+from chalicelib.tenancy.store.members import MembersRepo
 
 DEMO_TENANT = "demo"
 DEMO_APP = "app_demo"
@@ -101,12 +105,12 @@ def seed_mall(app: App) -> None:
     """Goods of several categories, allocated to the app (4 shards, 2 per member a day), listed, and a home page."""
     listing_ids = []
     for goods_fields, price in zip(DEMO_GOODS, DEMO_PRICES, strict=True):
-        goods = mall.create_goods(DEMO_TENANT, GoodsIn.model_validate(goods_fields))
-        allocation = mall.create_allocation(
+        goods = mall_goods.create_goods(DEMO_TENANT, GoodsIn.model_validate(goods_fields))
+        allocation = allocations.create_allocation(
             app,
             AllocationIn(goods_id=goods.goods_id, quantity=goods.total // 2, shards=4, member_limits=PeriodLimits(day=2)),
         )
-        listing = mall.create_listing(app, ListingIn.model_validate({"allocation_id": allocation.allocation_id, **price}))
+        listing = listings.create_listing(app, ListingIn.model_validate({"allocation_id": allocation.allocation_id, **price}))
         listing_ids.append(listing.listing_id)
     layout = PageLayout.model_validate(
         {

@@ -109,7 +109,7 @@ def start(port: int, out: Path, moto_port: int = 0) -> tuple[Any, Any, dict[str,
     handlers = lambda_handlers(app_module)
     machines = resources.provision(local_cloud.endpoint, TABLE, BUCKET, list(handlers))
     configure_environment(local_cloud.endpoint, machines)
-    from chalicelib.config import get_settings
+    from chalicelib.core.config import get_settings
 
     get_settings.cache_clear()  # the state machine ARNs exist only now
     for name, handler in handlers.items():

@@ -28,8 +28,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.dal import schema
-from chalicelib.dal.apps import config_cache
+from chalicelib.core.table import schema
+from chalicelib.tenancy.store.apps import config_cache
 from jifen_local import transactions
 
 # moto rolls a transaction back by copying the whole table per item; this rolls back only what it wrote
@@ -95,7 +95,7 @@ def bearer(token: str) -> dict[str, str]:
 @pytest.fixture
 def tenant(api: Any) -> Tenant:
     """Given a tenant with its owner logged in and one app created through the admin API."""
-    from chalicelib.logic import accounts
+    from chalicelib.tenancy import accounts
 
     accounts.create_tenant(TENANT, "Acme", *OWNER)
     login = call(api, "POST", "/v1/auth/operator", {"tenant_id": TENANT, "username": OWNER[0], "password": OWNER[1]})

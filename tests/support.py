@@ -9,7 +9,7 @@ from typing import Any
 
 import jwt
 
-from chalicelib.logic.signatures import sign_server_request, sign_webhook
+from chalicelib.core.auth.signatures import sign_server_request, sign_webhook
 
 
 def login_token(login_secret: str, openid: str, *, lifetime: int = 300, iat: int | None = None, **claims: Any) -> str:

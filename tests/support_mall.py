@@ -80,9 +80,9 @@ def exchange(api: Any, token: str, listing_id: str, quantity: int = 1, key: str 
 
 def add_free_codes(tenant_id: str, goods_id: str, codes: list[str]) -> None:
     """CDK codes as the pool import leaves them (free, in the free-code index), counted in the goods' total."""
-    from chalicelib.dal import keys
-    from chalicelib.dal.mall import GoodsRepo
-    from chalicelib.dal.models import CodeItem
+    from chalicelib.core.table import keys
+    from chalicelib.mall.store.goods import GoodsRepo
+    from chalicelib.mall.store.items import CodeItem
 
     for seq, code in enumerate(codes):
         digest = keys.code_digest(code)

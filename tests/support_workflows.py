@@ -26,7 +26,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.dal import schema
+from chalicelib.core.table import schema
 
 UPLOADS = "jifen-test-uploads"
 
@@ -67,8 +67,8 @@ def workflow_cloud_fixture(machines: set[str]) -> Any:
         from moto.awslambda_simple.models import LambdaSimpleBackend
 
         import app as app_module
-        from chalicelib.adapters import aws as aws_adapter
-        from chalicelib.config import get_settings
+        from chalicelib.core import aws as aws_adapter
+        from chalicelib.core.config import get_settings
         from jifen_local import cloud, resources, server
 
         with (
@@ -99,8 +99,8 @@ def workflow_cloud_fixture(machines: set[str]) -> Any:
 @pytest.fixture
 def workflows_aws(workflow_cloud: dict[str, str]) -> Iterator[Any]:
     """A fresh table in the module's workflow cloud."""
-    from chalicelib.config import get_settings
-    from chalicelib.dal.apps import config_cache
+    from chalicelib.core.config import get_settings
+    from chalicelib.tenancy.store.apps import config_cache
 
     client = boto3.client("dynamodb")
     table = os.environ["JIFEN_TABLE"]

@@ -80,12 +80,12 @@ def chalice_packaging(region: str) -> Iterator[None]:
                 sys.modules["app"] = saved_app
             if not settings_was_cached and _settings_cached():
                 # Importing the app may read settings while os.environ holds CDK tokens: forget them.
-                sys.modules["chalicelib.config"].get_settings.cache_clear()
+                sys.modules["chalicelib.core.config"].get_settings.cache_clear()
 
 
 def _settings_cached() -> bool:
-    """Whether the app's cached settings (chalicelib.config.get_settings) hold a value in this process."""
-    config = sys.modules.get("chalicelib.config")
+    """Whether the app's cached settings (chalicelib.core.config.get_settings) hold a value in this process."""
+    config = sys.modules.get("chalicelib.core.config")
     get_settings = getattr(config, "get_settings", None)
     cache_info = getattr(get_settings, "cache_info", None)
     return bool(cache_info and cache_info().currsize)

@@ -6,7 +6,7 @@ from aws_cdk import CfnElement, CfnOutput, Stack, Tags
 from chalice.utils import to_cfn_resource_name
 from constructs import Construct
 
-from chalicelib.models.codes import IMPORT_JOB
+from chalicelib.mall.models.codes import IMPORT_JOB
 from jifen_infra.alarms import AlarmsConstruct
 from jifen_infra.api import ApiConstruct
 from jifen_infra.nag import acknowledge

@@ -7,7 +7,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from chalicelib.dal import schema
+from chalicelib.core.table import schema
 from jifen_infra.alarms import ALARM_PERIOD, AlarmsConstruct
 from jifen_infra.settings import StageSettings
 

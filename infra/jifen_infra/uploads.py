@@ -13,8 +13,8 @@ from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sam as sam
 from constructs import Construct
 
-from chalicelib.models.codes import CODE_FILE_PREFIX
-from chalicelib.models.records import EXPORT_PREFIX, EXPORT_RETENTION_DAYS
+from chalicelib.mall.models.codes import CODE_FILE_PREFIX
+from chalicelib.mall.models.records import EXPORT_PREFIX, EXPORT_RETENTION_DAYS
 from jifen_infra.nag import acknowledge
 from jifen_infra.settings import StageSettings
 

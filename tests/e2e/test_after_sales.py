@@ -15,7 +15,7 @@ import boto3
 import pytest
 import requests
 
-from chalicelib.dal import keys
+from chalicelib.core.table import keys
 from tests.e2e.conftest import ROOT
 from tests.support import login_token, server_headers, webhook_headers
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.infra
 
 
 def test_packaging_leaves_environment_path_and_settings_as_they_were(monkeypatch: pytest.MonkeyPatch) -> None:
-    import chalicelib.config as config
+    import chalicelib.core.config as config
 
     # Given a process whose settings are not cached yet and whose table is "before"
     monkeypatch.setenv("JIFEN_TABLE", "before")

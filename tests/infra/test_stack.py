@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from jifen_infra.workflows import asl_files, env_var_for, placeholders, workflow_name
 
-from chalicelib.dal import schema
+from chalicelib.core.table import schema
 
 pytestmark = pytest.mark.infra
 
@@ -123,7 +123,7 @@ def test_table_is_encrypted_with_a_rotating_retained_customer_key(synthesized: S
 
 
 def test_cdk_table_and_local_table_have_the_same_keys_and_indexes(synthesized: Synthesized) -> None:
-    # Given the table the local server and the tests create from chalicelib.dal.schema
+    # Given the table the local server and the tests create from chalicelib.core.table.schema
     local = schema.create_table_kwargs("x")
     # When we compare it with the table CDK synthesized
     _, table = the_table(synthesized)
@@ -496,7 +496,7 @@ def test_code_files_start_the_import_job(synthesized: Synthesized) -> None:
     # Given the uploads bucket and the code import job (@app.lambda_function(name="import_codes"))
     from chalice.utils import to_cfn_resource_name
 
-    from chalicelib.models.codes import CODE_FILE_PREFIX, IMPORT_JOB
+    from chalicelib.mall.models.codes import CODE_FILE_PREFIX, IMPORT_JOB
 
     bucket_id = synthesized.logical_id(synthesized.stack.uploads.bucket)
     job_id = to_cfn_resource_name(IMPORT_JOB)
@@ -527,7 +527,7 @@ def test_code_files_start_the_import_job(synthesized: Synthesized) -> None:
 
 
 def test_order_exports_expire_from_the_uploads_bucket(synthesized: Synthesized) -> None:
-    from chalicelib.models.records import EXPORT_PREFIX, EXPORT_RETENTION_DAYS
+    from chalicelib.mall.models.records import EXPORT_PREFIX, EXPORT_RETENTION_DAYS
 
     # Given the uploads bucket, where order exports (names, phones, addresses) are written
     bucket = synthesized.resources[synthesized.logical_id(synthesized.stack.uploads.bucket)]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.logic import accounts
+from chalicelib.tenancy import accounts
 from tests.conftest import Tenant, bearer, call, table_items
 from tests.support import login_token, server_headers, webhook_headers
 

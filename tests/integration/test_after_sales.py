@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters import aws
-from chalicelib.errors import Conflict, UpstreamFailed
-from chalicelib.logic import after_sales, fulfilment
-from chalicelib.models.after_sales import MAX_REQUESTS, ReviewRun
-from chalicelib.workflows import after_sales as tasks
+from chalicelib.core import aws
+from chalicelib.core.errors import Conflict, UpstreamFailed
+from chalicelib.mall import after_sales, fulfilment
+from chalicelib.mall import workflows_after_sales as tasks
+from chalicelib.mall.models.after_sales import MAX_REQUESTS, ReviewRun
 from tests.conftest import Tenant, bearer, call
 from tests.support_mall import ADDRESS, admin, exchange, grant, listing_for, member_token
 
@@ -322,8 +322,8 @@ def test_the_queue_is_for_operators_and_deciding_for_reviewers(shop: Shop) -> No
 
 def _paid_cash_order(shop: Shop, openid: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """A points + cash physical order, paid (as the payment webhook and the workflow do) and awaiting shipment."""
-    from chalicelib.dal.apps import AppsRepo
-    from chalicelib.dal.mall import OrdersRepo
+    from chalicelib.mall.store.orders import OrdersRepo
+    from chalicelib.tenancy.store.apps import AppsRepo
 
     listing = _physical(shop, price_fen=1990, points_back_on_return=True)
     token = shop.member(openid)
@@ -340,7 +340,7 @@ def _paid_cash_order(shop: Shop, openid: str) -> tuple[str, dict[str, Any], dict
 def _fake_refund(shop: Shop, order_id: str) -> dict[str, Any] | None:
     import boto3
 
-    from chalicelib.dal import keys
+    from chalicelib.core.table import keys
 
     key = {"PK": {"S": keys.fake_refund_pk(shop.tenant.app_id, order_id)}, "SK": {"S": keys.FAKE_REFUND_SK}}
     item = boto3.client("dynamodb").get_item(TableName=os.environ["JIFEN_TABLE"], Key=key).get("Item")

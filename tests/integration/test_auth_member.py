@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.logic import apps
-from chalicelib.logic.ids import member_id_for
-from chalicelib.models.api import CreateAppRequest
-from chalicelib.models.domain import LoginMode
+from chalicelib.core.ids import member_id_for
+from chalicelib.tenancy import apps
+from chalicelib.tenancy.models import CreateAppRequest, LoginMode
 from tests.conftest import Tenant, bearer, call, table_items
 from tests.support import login_token
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.logic import accounts
+from chalicelib.tenancy import accounts
 from tests.conftest import OWNER, Tenant, bearer, call, table_items
 
 GLOBEX_OWNER = ("globex-owner", "globex-password-1")

@@ -18,10 +18,11 @@ import jwt
 import pytest
 from moto import mock_aws
 
-from chalicelib.dal import schema
-from chalicelib.dal.apps import config_cache
-from chalicelib.dal.common import encode_cursor
-from chalicelib.logic import accounts, tokens
+from chalicelib.core.auth import tokens
+from chalicelib.core.table import schema
+from chalicelib.core.table.cursors import encode_cursor
+from chalicelib.tenancy import accounts
+from chalicelib.tenancy.store.apps import config_cache
 from tests.conftest import OWNER, bearer, call, table_items
 from tests.support import login_token
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import cli
+from chalicelib.tenancy import cli
 from tests.conftest import call
 
 

@@ -13,17 +13,17 @@ from unittest.mock import patch
 import boto3
 import pytest
 
-from chalicelib.adapters import aws
-from chalicelib.clock import FixedClock, epoch
-from chalicelib.config import get_settings
-from chalicelib.dal import keys, schema
-from chalicelib.dal.apps import config_cache
-from chalicelib.dal.codes import CodesRepo, issued_write
-from chalicelib.dal.common import transaction
-from chalicelib.dal.models import GoodsItem
-from chalicelib.jobs import codes as job
-from chalicelib.logic import codes
-from chalicelib.models.codes import ImportTarget
+from chalicelib.core import aws
+from chalicelib.core.clock import FixedClock, epoch
+from chalicelib.core.config import get_settings
+from chalicelib.core.table import keys, schema
+from chalicelib.core.table.dynamo import transaction
+from chalicelib.mall import codes
+from chalicelib.mall import jobs as job
+from chalicelib.mall.models.codes import ImportTarget
+from chalicelib.mall.store.codes import CodesRepo, issued_write
+from chalicelib.mall.store.items import GoodsItem
+from chalicelib.tenancy.store.apps import config_cache
 from tests.conftest import bearer, call, table_items
 
 OWNER = ("owner", "owner-password-1")
@@ -99,7 +99,7 @@ class World:
 
 
 def login(api: Any, tenant_id: str) -> str:
-    from chalicelib.logic import accounts
+    from chalicelib.tenancy import accounts
 
     accounts.create_tenant(tenant_id, tenant_id.title(), *OWNER)
     response = call(api, "POST", "/v1/auth/operator", {"tenant_id": tenant_id, "username": OWNER[0], "password": OWNER[1]})
@@ -209,7 +209,7 @@ def test_summary_counts_issued_codes_from_the_sharded_counters(world: World) -> 
 def later(minutes: int) -> Any:
     """The logic's clock, moved on (past the lease a crashed attempt keeps for a few seconds)."""
     at = datetime.now(UTC) + timedelta(minutes=minutes)
-    return patch("chalicelib.logic.codes.SystemClock", lambda: FixedClock(at))
+    return patch("chalicelib.mall.codes.SystemClock", lambda: FixedClock(at))
 
 
 @pytest.mark.parametrize("crash_in", ["write_codes", "commit_chunk", "save_progress"])

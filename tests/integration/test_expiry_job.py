@@ -12,14 +12,16 @@ from typing import Any
 
 import pytest
 
-from chalicelib.clock import FixedClock
-from chalicelib.dal import keys, schema
-from chalicelib.dal.apps import AppsRepo, config_cache
-from chalicelib.dal.members import MembersRepo
-from chalicelib.dal.points import PointsRepo
-from chalicelib.logic import expiry_jobs, points
-from chalicelib.logic.ids import member_id_for
-from chalicelib.models.domain import App, PointsProfile
+from chalicelib.core.clock import FixedClock
+from chalicelib.core.ids import member_id_for
+from chalicelib.core.table import keys, schema
+from chalicelib.points import engine as points
+from chalicelib.points import expiry_jobs
+from chalicelib.points.models import PointsProfile
+from chalicelib.points.store.points import PointsRepo
+from chalicelib.tenancy.models import App
+from chalicelib.tenancy.store.apps import AppsRepo, config_cache
+from chalicelib.tenancy.store.members import MembersRepo
 from tests.conftest import bearer, call
 from tests.support import login_token, server_headers
 
@@ -52,7 +54,7 @@ def _app(api: Any, owner: str, name: str, policy: dict[str, Any]) -> AppUnderTes
 @pytest.fixture
 def world(moto_api: tuple[Any, Any]) -> World:
     """Given tenant acme with a rolling-30-days app and an end-of-next-month app (both Asia/Shanghai)."""
-    from chalicelib.logic import accounts
+    from chalicelib.tenancy import accounts
 
     api, client = moto_api
     table = os.environ["JIFEN_TABLE"]

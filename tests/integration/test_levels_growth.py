@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.dal import schema
-from chalicelib.dal.apps import config_cache
+from chalicelib.core.table import schema
+from chalicelib.tenancy.store.apps import config_cache
 from tests.conftest import bearer, call, table_items
 from tests.support import dumps, login_token, server_headers
 
@@ -38,7 +38,7 @@ class World:
 @pytest.fixture
 def world(moto_api: tuple[Any, Any]) -> World:
     """Given tenant acme with an owner and one app, on an empty table."""
-    from chalicelib.logic import accounts
+    from chalicelib.tenancy import accounts
 
     api, client = moto_api
     table = os.environ["JIFEN_TABLE"]

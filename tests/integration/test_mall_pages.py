@@ -15,14 +15,15 @@ from typing import Any
 import jwt
 import pytest
 
-from chalicelib.clock import FixedClock
-from chalicelib.config import get_settings
-from chalicelib.dal import schema
-from chalicelib.dal.apps import AppsRepo, config_cache
-from chalicelib.dal.pages import PagesRepo
-from chalicelib.errors import Conflict
-from chalicelib.logic import accounts, pages
-from chalicelib.models.pages import PageVersion
+from chalicelib.core.clock import FixedClock
+from chalicelib.core.config import get_settings
+from chalicelib.core.errors import Conflict
+from chalicelib.core.table import schema
+from chalicelib.mall import pages
+from chalicelib.mall.models.pages import PageVersion
+from chalicelib.mall.store.pages import PagesRepo
+from chalicelib.tenancy import accounts
+from chalicelib.tenancy.store.apps import AppsRepo, config_cache
 from tests.conftest import Tenant, bearer, call, table_items
 from tests.support_mall import listing_for, member_token
 

@@ -46,7 +46,7 @@ def test_a_repeated_idempotency_key_returns_the_first_order_after_the_listing_we
 def test_a_stale_cash_price_in_the_cache_never_completes_points_goods_without_crediting_them(
     api: Any, tenant: Tenant, buyer: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.dal.mall import ListingsRepo
+    from chalicelib.mall.store.listings import ListingsRepo
 
     # Given points goods for a sister app where u1 has an account, listed for points + cash
     created = admin(api, tenant, "POST", "/v1/admin/apps", {"name": "Sister app", "points_rate": 100})

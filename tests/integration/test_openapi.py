@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.api.http import ROUTE_SPEC_ATTR, RouteSpec
-from chalicelib.auth import AuthKind
+from chalicelib.core.auth.rules import AuthKind
+from chalicelib.core.http.api import ROUTE_SPEC_ATTR, RouteSpec
 
 # The only operations anyone may call without a credential. Adding one is a decision: extend this list on purpose.
 PUBLIC_OPERATIONS = {
@@ -257,7 +257,7 @@ def test_route_without_an_auth_rule_fails_closed(aws: Any) -> None:
     from chalice import Chalice
     from chalice.test import Client
 
-    from chalicelib.api import middleware
+    from chalicelib.core.http import middleware
 
     rogue = Chalice(app_name="rogue")
     middleware.register(rogue, middleware.http_middleware(rogue))

@@ -39,8 +39,8 @@ def until(fetch: Callable[[], Any], done: Callable[[Any], bool], seconds: float 
 
 
 def execution(order_id: str) -> dict[str, Any]:
-    from chalicelib.adapters import aws as aws_adapter
-    from chalicelib.config import get_settings
+    from chalicelib.core import aws as aws_adapter
+    from chalicelib.core.config import get_settings
 
     machine = get_settings().sfn_order_fulfilment
     assert machine
@@ -55,7 +55,7 @@ def finished(order_id: str) -> dict[str, Any]:
 
 def waiting_for(tenant: Tenant, member: str, order_id: str, step: str) -> bool:
     """The execution holds a task token for ``step`` on the order (it is really waiting)."""
-    from chalicelib.dal.mall import order_token
+    from chalicelib.mall.store.orders import order_token
 
     return bool(until(lambda: order_token(tenant.app_id, member, order_id, step), bool))
 
@@ -126,7 +126,7 @@ def openid_of(api: Any, token: str) -> str:
 @pytest.fixture
 def quick_payment_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     """Listings allow at least 60 s to pay; the executions here get 2 s (moto's waits really wait)."""
-    from chalicelib.logic import fulfilment
+    from chalicelib.mall import fulfilment
 
     monkeypatch.setattr(fulfilment, "payment_timeout_seconds", lambda app, order: 2)
 
@@ -163,8 +163,8 @@ def test_shipping_before_the_workflow_waits_needs_no_token_and_the_workflow_step
     api: Any, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a physical order whose execution has not started yet (so no task token is on the order)
-    from chalicelib.dal.apps import AppsRepo
-    from chalicelib.logic import fulfilment, mall
+    from chalicelib.mall import exchange, fulfilment
+    from chalicelib.tenancy.store.apps import AppsRepo
 
     token, member = new_member(api, tenant)
     listing = listing_for(api, tenant, quantity=5)
@@ -176,7 +176,7 @@ def test_shipping_before_the_workflow_waits_needs_no_token_and_the_workflow_step
     shipped = ship(api, tenant, order["order_id"], "YTO", "YT9988776655")
     app = AppsRepo().get(tenant.app_id)
     assert app is not None
-    before = mall.member_order(app, member, order["order_id"]).model_copy(update={"status": "awaiting_shipment"})
+    before = exchange.member_order(app, member, order["order_id"]).model_copy(update={"status": "awaiting_shipment"})
     fulfilment.start(app, before)
 
     # Then the shipment stands, and the execution finds the order shipped, resumes itself and ends
@@ -189,7 +189,7 @@ def test_shipping_before_the_workflow_waits_needs_no_token_and_the_workflow_step
 
 def test_shipping_is_refused_for_unknown_orders_other_apps_and_bad_input(api: Any, tenant: Tenant) -> None:
     # Given a physical order of the tenant's app, a second app of the same tenant, and another tenant
-    from chalicelib.logic import accounts
+    from chalicelib.tenancy import accounts
 
     token, _ = new_member(api, tenant)
     order = place(api, token, listing_for(api, tenant, quantity=2), address=ADDRESS)
@@ -295,7 +295,7 @@ def red_packet(api: Any, tenant: Tenant, quantity: int = 5) -> dict[str, Any]:
 
 
 def test_a_red_packet_is_paid_out_once_and_completes(api: Any, tenant: Tenant) -> None:
-    from chalicelib.adapters.payout import FakePayout
+    from chalicelib.payments.payouts import FakePayout
 
     # Given a red packet listing (88 fen for 100 points) and a member
     token, _ = new_member(api, tenant)
@@ -393,8 +393,8 @@ def test_a_paid_physical_order_goes_on_to_await_its_shipment(api: Any, tenant: T
 
 def test_a_payment_that_arrives_before_the_workflow_waits_is_not_lost(api: Any, tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a points + cash order whose execution has not reached its payment wait yet
-    from chalicelib.dal.apps import AppsRepo
-    from chalicelib.logic import fulfilment, mall
+    from chalicelib.mall import exchange, fulfilment
+    from chalicelib.tenancy.store.apps import AppsRepo
 
     token, member = new_member(api, tenant)
     listing = listing_for(api, tenant, quantity=3, price_points=100, price_fen=500)
@@ -407,7 +407,7 @@ def test_a_payment_that_arrives_before_the_workflow_waits_is_not_lost(api: Any, 
     assert my_order(api, token, order["order_id"])["status"] == "paid"
     app = AppsRepo().get(tenant.app_id)
     assert app is not None
-    fulfilment.start(app, mall.member_order(app, member, order["order_id"]).model_copy(update={"status": "awaiting_payment"}))
+    fulfilment.start(app, exchange.member_order(app, member, order["order_id"]).model_copy(update={"status": "awaiting_payment"}))
 
     # Then the wait finds the order paid, resumes itself, and the order goes on to await its shipment
     assert order_in(api, token, order["order_id"], "awaiting_shipment")["status"] == "awaiting_shipment"
@@ -437,9 +437,9 @@ def test_a_paid_coupon_link_order_is_fulfilled_at_once(api: Any, tenant: Tenant)
 
 
 def test_a_paid_cdk_order_claims_its_code_and_an_empty_pool_leaves_it_to_the_operator(api: Any, tenant: Tenant) -> None:
-    from chalicelib.dal import keys
-    from chalicelib.dal.codes import CodesRepo
-    from chalicelib.dal.models import CodeItem
+    from chalicelib.core.table import keys
+    from chalicelib.mall.store.codes import CodesRepo
+    from chalicelib.mall.store.items import CodeItem
     from tests.support_mall import add_free_codes
 
     # Given CDK goods with two codes, sold for 100 points + 1 yuan, and two members' orders awaiting payment
@@ -518,7 +518,7 @@ def test_a_payment_of_the_wrong_amount_is_ignored(api: Any, tenant: Tenant, quic
 def test_an_order_that_cannot_start_its_workflow_is_undone_and_the_member_sees_502(
     api: Any, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.config import get_settings
+    from chalicelib.core.config import get_settings
 
     # Given Step Functions cannot be reached for this points + cash listing
     token, _ = new_member(api, tenant)

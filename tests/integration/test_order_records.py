@@ -21,15 +21,15 @@ import pytest
 import requests
 from moto import mock_aws
 
-from chalicelib.clock import FixedClock
-from chalicelib.config import get_settings
-from chalicelib.dal import schema
-from chalicelib.dal.apps import config_cache
-from chalicelib.dal.common import transaction
-from chalicelib.dal.mall import order_put
-from chalicelib.logic import records
-from chalicelib.logic.ids import member_id_for
-from chalicelib.models.mall import Fulfilment, Order
+from chalicelib.core.clock import FixedClock
+from chalicelib.core.config import get_settings
+from chalicelib.core.ids import member_id_for
+from chalicelib.core.table import schema
+from chalicelib.core.table.dynamo import transaction
+from chalicelib.mall import records
+from chalicelib.mall.models.catalog import Fulfilment, Order
+from chalicelib.mall.store.orders import order_put
+from chalicelib.tenancy.store.apps import config_cache
 from tests.conftest import OWNER, Tenant, bearer, call
 from tests.support_mall import allocate, create_goods, exchange, grant, list_item, member_token
 
@@ -146,9 +146,9 @@ def world() -> Iterator[World]:
     from chalice.test import Client
 
     from app import app
-    from chalicelib.logic import accounts
+    from chalicelib.tenancy import accounts
 
-    with mock_aws(), patch("chalicelib.logic.fulfilment.start"):
+    with mock_aws(), patch("chalicelib.mall.fulfilment.start"):
         client = boto3.client("dynamodb")
         schema.create_table(client, os.environ["JIFEN_TABLE"])
         config_cache().clear()
@@ -202,7 +202,7 @@ def world() -> Iterator[World]:
                 ("carol-0303", "carol", coupon, "2026-03-02T16:00:00Z", {}),
                 ("alice-mug-0303", "alice", mug, "2026-03-03T09:00:00Z", {"address": CAROL_ADDRESS}),
             ]
-            with patch("chalicelib.logic.mall.SystemClock", lambda: clock):
+            with patch("chalicelib.mall.exchange.SystemClock", lambda: clock):
                 for label, openid, listing, when, extra in placed:
                     clock.at = at(when)
                     response = exchange(api, tokens[openid], listing["listing_id"], **extra)
@@ -212,7 +212,7 @@ def world() -> Iterator[World]:
             world.orders["dave-cdk"] = _seed_cdk_order(acme, "dave", "2026-03-04T01:00:00Z").model_dump(mode="json")
             world.orders["dave-token"] = {"token": tokens["dave"]}
             # "today" for the list's default day: local 2026-03-02 (10:00 in Shanghai)
-            with patch("chalicelib.logic.records.SystemClock", lambda: FixedClock(at("2026-03-02T02:00:00Z"))):
+            with patch("chalicelib.mall.records.SystemClock", lambda: FixedClock(at("2026-03-02T02:00:00Z"))):
                 yield world
         config_cache().clear()
 
@@ -556,7 +556,7 @@ def test_only_managers_export_and_bad_bodies_are_400(world: World) -> None:
 
 
 def test_large_objects_are_written_in_parts_and_a_failure_leaves_nothing(world: World) -> None:
-    from chalicelib.adapters import aws
+    from chalicelib.core import aws
 
     bucket = get_settings().bucket
     # Given 13 MiB of chunks (two 5 MiB parts and a last one)

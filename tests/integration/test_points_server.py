@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.dal import schema
-from chalicelib.dal.apps import config_cache
+from chalicelib.core.table import schema
+from chalicelib.tenancy.store.apps import config_cache
 from tests.conftest import bearer, call, table_items
 from tests.support import dumps, login_token, server_headers
 
@@ -45,7 +45,7 @@ def _create_app(api: Any, token: str, body: dict[str, Any]) -> AppKeys:
 
 
 def _owner_token(api: Any, tenant_id: str, password: str) -> str:
-    from chalicelib.logic import accounts
+    from chalicelib.tenancy import accounts
 
     accounts.create_tenant(tenant_id, tenant_id.title(), "owner", password)
     response = call(api, "POST", "/v1/auth/operator", {"tenant_id": tenant_id, "username": "owner", "password": password})

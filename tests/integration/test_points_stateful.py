@@ -16,17 +16,19 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 from moto import mock_aws
 
-from chalicelib.clock import FixedClock
-from chalicelib.dal import schema
-from chalicelib.dal.apps import config_cache
-from chalicelib.dal.members import MembersRepo
-from chalicelib.dal.points import PointsRepo
-from chalicelib.errors import InsufficientPoints
-from chalicelib.logic import accounts, apps, expiry_jobs, points
-from chalicelib.logic.expiry import expiring
-from chalicelib.logic.ids import member_id_for
-from chalicelib.models.api import CreateAppRequest
-from chalicelib.models.domain import App, ExpiryPolicy, LedgerEntry
+from chalicelib.core.clock import FixedClock
+from chalicelib.core.errors import InsufficientPoints
+from chalicelib.core.ids import member_id_for
+from chalicelib.core.table import schema
+from chalicelib.points import engine as points
+from chalicelib.points import expiry_jobs
+from chalicelib.points.expiry import expiring
+from chalicelib.points.models import LedgerEntry
+from chalicelib.points.store.points import PointsRepo
+from chalicelib.tenancy import accounts, apps
+from chalicelib.tenancy.models import App, CreateAppRequest, ExpiryPolicy
+from chalicelib.tenancy.store.apps import config_cache
+from chalicelib.tenancy.store.members import MembersRepo
 
 ZONE = ZoneInfo("Asia/Shanghai")
 ROLLING_DAYS = 3

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib.clock import FixedClock, epoch
-from chalicelib.dal.apps import AppsRepo
-from chalicelib.logic import expiry_jobs, points
-from chalicelib.logic.signatures import verify_webhook
+from chalicelib.core.auth.signatures import verify_webhook
+from chalicelib.core.clock import FixedClock, epoch
+from chalicelib.points import engine as points
+from chalicelib.points import expiry_jobs
+from chalicelib.tenancy.store.apps import AppsRepo
 from tests.conftest import bearer, call
 from tests.support import login_token
 

@@ -8,8 +8,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.clock import FixedClock
-from chalicelib.logic import receipts
+from chalicelib.core.clock import FixedClock
+from chalicelib.tasks import receipts
 from tests.conftest import Tenant, bearer, call
 from tests.support import login_token, server_headers
 
@@ -94,9 +94,9 @@ def test_a_receipt_approved_after_the_cycle_is_full_is_rejected_not_stuck(api: A
     task_id = call(api, "POST", f"/v1/admin/apps/{tenant.app_id}/tasks", {"task": task}, bearer(tenant.owner_token)).json_body["task_id"]
     token = member_token(api, tenant, "dave")
     me = call(api, "GET", "/v1/me", None, bearer(token)).json_body
-    from chalicelib.dal.apps import AppsRepo
-    from chalicelib.dal.receipts import ReceiptsRepo
-    from chalicelib.models.receipts import Receipt
+    from chalicelib.tasks.receipt_models import Receipt
+    from chalicelib.tasks.store.receipts import ReceiptsRepo
+    from chalicelib.tenancy.store.apps import AppsRepo
 
     app = AppsRepo().get(tenant.app_id)
     assert app is not None
@@ -127,8 +127,8 @@ def test_a_receipt_approved_after_the_cycle_is_full_is_rejected_not_stuck(api: A
 
 def test_a_colliding_invite_code_gives_the_new_member_a_longer_code(api: Any, tenant: Tenant) -> None:
     # Given the short invite code erin would get is already taken by another member
-    from chalicelib.dal.members import MembersRepo
-    from chalicelib.logic.ids import invite_code_for, member_id_for
+    from chalicelib.core.ids import invite_code_for, member_id_for
+    from chalicelib.tenancy.store.members import MembersRepo
 
     erin = member_id_for(tenant.app_id, "erin")
     assert MembersRepo().put_invite_code(tenant.app_id, invite_code_for(erin), "m_someone_else")

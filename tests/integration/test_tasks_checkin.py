@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chalicelib.clock import FixedClock
-from chalicelib.dal import keys, schema
-from chalicelib.dal.apps import AppsRepo, config_cache
-from chalicelib.dal.points import PointsRepo
-from chalicelib.errors import AlreadyDone
-from chalicelib.logic import tasks
-from chalicelib.logic.ids import invite_code_for, member_id_for
-from chalicelib.models.domain import App
+from chalicelib.core.clock import FixedClock
+from chalicelib.core.errors import AlreadyDone
+from chalicelib.core.ids import invite_code_for, member_id_for
+from chalicelib.core.table import keys, schema
+from chalicelib.points.store.points import PointsRepo
+from chalicelib.tasks import tasks
+from chalicelib.tenancy.models import App
+from chalicelib.tenancy.store.apps import AppsRepo, config_cache
 from tests.conftest import bearer, call, table_items
 from tests.support import login_token
 
@@ -72,7 +72,7 @@ class World:
 @pytest.fixture
 def world(moto_api: tuple[Any, Any]) -> World:
     """Given tenant acme with an owner and one app (Asia/Shanghai, never-expiring points, no daily cap)."""
-    from chalicelib.logic import accounts
+    from chalicelib.tenancy import accounts
 
     api, client = moto_api
     table = os.environ["JIFEN_TABLE"]

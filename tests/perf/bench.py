@@ -93,9 +93,9 @@ def per_action(rows: list[dict[str, Any]]) -> None:
     from chalice.test import Client
     from moto import mock_aws
 
-    from chalicelib.dal import schema
-    from chalicelib.dal.apps import config_cache
-    from chalicelib.logic import accounts
+    from chalicelib.core.table import schema
+    from chalicelib.tenancy import accounts
+    from chalicelib.tenancy.store.apps import config_cache
     from tests.conftest import bearer, call
     from tests.support import dumps, login_token, server_headers, webhook_headers
 
@@ -246,14 +246,15 @@ def expiry_throughput(members: int) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
 
-    from chalicelib.clock import FixedClock
-    from chalicelib.dal import schema
-    from chalicelib.dal.apps import config_cache
-    from chalicelib.dal.members import MembersRepo
-    from chalicelib.logic import accounts, apps, expiry_jobs, points
-    from chalicelib.logic.ids import member_id_for
-    from chalicelib.models.api import CreateAppRequest
-    from chalicelib.models.domain import ExpiryPolicy
+    from chalicelib.core.clock import FixedClock
+    from chalicelib.core.ids import member_id_for
+    from chalicelib.core.table import schema
+    from chalicelib.points import engine as points
+    from chalicelib.points import expiry_jobs
+    from chalicelib.tenancy import accounts, apps
+    from chalicelib.tenancy.models import CreateAppRequest, ExpiryPolicy
+    from chalicelib.tenancy.store.apps import config_cache
+    from chalicelib.tenancy.store.members import MembersRepo
 
     with mock_aws():
         schema.create_table(boto3.client("dynamodb"), os.environ["JIFEN_TABLE"])

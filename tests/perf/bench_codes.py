@@ -61,7 +61,7 @@ class Calls:
 def counting() -> Iterator[Calls]:
     from pynamodb.connection.base import Connection
 
-    from chalicelib.adapters import aws
+    from chalicelib.core import aws
 
     calls = Calls()
     original = Connection._make_api_call
@@ -94,11 +94,11 @@ def run(n: int, again: bool = False) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
 
-    from chalicelib.config import get_settings
-    from chalicelib.dal import keys, schema
-    from chalicelib.dal.models import GoodsItem
-    from chalicelib.logic import codes
-    from chalicelib.models.codes import CreateCodeImport
+    from chalicelib.core.config import get_settings
+    from chalicelib.core.table import keys, schema
+    from chalicelib.mall import codes
+    from chalicelib.mall.models.codes import CreateCodeImport
+    from chalicelib.mall.store.items import GoodsItem
 
     results: dict[str, Any] = {"codes": n, "chunk_lines": codes.CHUNK_LINES}
     with mock_aws():

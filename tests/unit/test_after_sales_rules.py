@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.logic.after_sales import _error_text, refusal
-from chalicelib.models.after_sales import MAX_REQUESTS
-from chalicelib.models.mall import Order
+from chalicelib.mall.after_sales import _error_text, refusal
+from chalicelib.mall.models.after_sales import MAX_REQUESTS
+from chalicelib.mall.models.catalog import Order
 
 
 def _order(status: str, category: str = "physical", refund: dict[str, Any] | None = None) -> Order:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.dal.common import decode_cursor, encode_cursor
-from chalicelib.errors import ValidationFailed
+from chalicelib.core.errors import ValidationFailed
+from chalicelib.core.table.cursors import decode_cursor, encode_cursor
 
 LAST_KEY = {
     "PK": {"S": "APP#app_1"},

@@ -7,8 +7,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from chalicelib.models.api import CreateAppRequest, MemberLoginRequest, RotateSecretsRequest, UpdateAppRequest
-from chalicelib.models.domain import App, ExpiryPolicy, Secret
+from chalicelib.tenancy.models import (
+    App,
+    CreateAppRequest,
+    ExpiryPolicy,
+    MemberLoginRequest,
+    RotateSecretsRequest,
+    Secret,
+    UpdateAppRequest,
+)
 
 
 @pytest.mark.parametrize(

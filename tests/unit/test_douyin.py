@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from chalicelib.adapters import douyin
-from chalicelib.adapters.douyin import Douyin
-from chalicelib.adapters.payments import DouyinConfig, OpenidForOrder, PaymentEvent, UnsupportedEvent
-from chalicelib.errors import Unauthorized, ValidationFailed
+from chalicelib.core.errors import Unauthorized, ValidationFailed
+from chalicelib.payments import douyin
+from chalicelib.payments.adapter import DouyinConfig, OpenidForOrder, PaymentEvent, UnsupportedEvent
+from chalicelib.payments.douyin import Douyin
 from tests.support_providers import DOUYIN_APPID, DOUYIN_TOKEN, douyin_callback, douyin_payment_msg, douyin_refund_msg
 
 NOW = 1_750_000_000

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.logic.expiry import expire_due, expiring, expiry_date, next_expiry, remaining_by_bucket
-from chalicelib.models.domain import NEVER, ExpiryPolicy, PointsProfile
+from chalicelib.points.expiry import expire_due, expiring, expiry_date, next_expiry, remaining_by_bucket
+from chalicelib.points.models import NEVER, PointsProfile
+from chalicelib.tenancy.models import ExpiryPolicy
 
 
 def policy(kind: str, n: int | None = None) -> ExpiryPolicy:

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from chalicelib.dal import schema
+from chalicelib.core.table import schema
 from jifen_local import transactions
 
 TABLE = "tx-test"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.logic.fulfilment import MALL_ORDER_ID
-from chalicelib.logic.points import new_entry_id
+from chalicelib.mall.fulfilment import MALL_ORDER_ID
+from chalicelib.points.engine import new_entry_id
 
 
 @given(st.datetimes(min_value=datetime(2001, 9, 9, 2), max_value=datetime(2286, 11, 20)))

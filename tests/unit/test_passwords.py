@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from chalicelib.logic.passwords import hash_password, verify_password
+from chalicelib.core.auth.passwords import hash_password, verify_password
 
 N = 1024  # cheap cost for tests; production uses 2**14
 

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.clock import FixedClock
-from chalicelib.dal.records import Chunk, DaySlice
-from chalicelib.errors import ValidationFailed
-from chalicelib.logic import records
-from chalicelib.models.domain import App, ExpiryPolicy, LoginMode
-from chalicelib.models.mall import Address, Fulfilment, Order
-from chalicelib.models.records import OrderExport, OrderExportRequest, OrderFilter, OrderRecord, mask_code
+from chalicelib.core.clock import FixedClock
+from chalicelib.core.errors import ValidationFailed
+from chalicelib.mall import records
+from chalicelib.mall.models.catalog import Address, Fulfilment, Order
+from chalicelib.mall.models.records import OrderExport, OrderExportRequest, OrderFilter, OrderRecord, mask_code
+from chalicelib.mall.store.records import Chunk, DaySlice
+from chalicelib.tenancy.models import App, ExpiryPolicy, LoginMode
 
 
 def app(time_zone: str = "Asia/Shanghai") -> App:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.adapters.payout import FakePayout, PayoutFailed, PayoutRequest
-from chalicelib.errors import ValidationFailed
-from chalicelib.logic.shipping import parse
+from chalicelib.core.errors import ValidationFailed
+from chalicelib.mall.shipping import parse
+from chalicelib.payments.payouts import FakePayout, PayoutFailed, PayoutRequest
 
 
 def test_rows_keep_their_file_line_numbers_whatever_the_line_endings() -> None:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.errors import Unauthorized
-from chalicelib.logic import signatures
+from chalicelib.core.auth import signatures
+from chalicelib.core.errors import Unauthorized
 
 KEY = "server-key-0123456789abcdef"
 OTHER_KEY = "server-key-fedcba9876543210"

@@ -6,12 +6,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from chalicelib.logic.points import plan_earn
-from chalicelib.logic.tasks import period, streak_after, streak_bonus
-from chalicelib.logic.webhooks import consumption_points
-from chalicelib.models.api import GenericPaymentEvent
-from chalicelib.models.domain import NEVER, App, ExpiryPolicy, LoginMode, PointsProfile
-from chalicelib.models.tasks import CheckinTask, ConsumptionTask, Cycle
+from chalicelib.points.engine import plan_earn
+from chalicelib.points.models import NEVER, PointsProfile
+from chalicelib.tasks.events import consumption_points
+from chalicelib.tasks.models import CheckinTask, ConsumptionTask, Cycle, GenericPaymentEvent
+from chalicelib.tasks.tasks import period, streak_after, streak_bonus
+from chalicelib.tenancy.models import App, ExpiryPolicy, LoginMode
 
 EPOCH = date(1970, 1, 1)
 # 16:30 UTC on Nov 23 is 00:30 on Nov 24 in Shanghai (UTC+8): the app's day has already turned.

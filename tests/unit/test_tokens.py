@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.errors import Unauthorized
-from chalicelib.logic import tokens
+from chalicelib.core.auth import tokens
+from chalicelib.core.errors import Unauthorized
 
 KEY = "jifen-signing-key-" + "k" * 48
 OTHER_KEY = "someone-elses-key-" + "z" * 32

@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from chalicelib.adapters import wechatpay
-from chalicelib.adapters.payments import OpenidForOrder, PaymentEvent, UnsupportedEvent, WechatPayConfig
-from chalicelib.adapters.wechatpay import WechatPay
-from chalicelib.errors import Unauthorized, ValidationFailed
+from chalicelib.core.errors import Unauthorized, ValidationFailed
+from chalicelib.payments import wechatpay
+from chalicelib.payments.adapter import OpenidForOrder, PaymentEvent, UnsupportedEvent, WechatPayConfig
+from chalicelib.payments.wechatpay import WechatPay
 from tests.support_providers import (
     API_V3_KEY,
     OTHER_API_V3_KEY,

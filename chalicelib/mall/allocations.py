@@ -1,0 +1,107 @@
+"""The points mall (G1–G4): goods, allocations, listings, and the exchange — one transaction, never oversold.
+
+An exchange reads the member's profile (one consistent GetItem), decides from cached configuration, and
+writes in one transaction: the points debit (``balance >= cost``), a stock shard (``n >= quantity``),
+every limit counter (``count <= limit - quantity``), the order, the ledger entry, the Idempotency-Key
+guard, and checks that the listing and allocation are still the versions it decided on (online). Virtual
+goods are fulfilled in the same transaction (a CDK code claimed, points credited to the target app).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from chalicelib.core.clock import Clock, iso
+from chalicelib.core.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.mall.goods import _now, get_goods
+from chalicelib.mall.models.catalog import (
+    Allocation,
+    AllocationIn,
+    AllocationPatch,
+)
+from chalicelib.mall.store.allocations import AllocationsRepo
+from chalicelib.tenancy.models import App
+
+# --- G2 allocations --------------------------------------------------------------------------------
+
+
+def create_allocation(app: App, body: AllocationIn, repo: AllocationsRepo | None = None, clock: Clock | None = None) -> Allocation:
+    goods = get_goods(app.tenant_id, body.goods_id)
+    if goods.category == "points" and goods.target_app_id == app.app_id:
+        raise ValidationFailed(
+            "Points goods credit another app: allocate them to a different app",
+            details=[{"field": "goods_id", "problem": "targets this app"}],
+        )
+    now = iso(_now(clock))
+    allocation = Allocation(
+        **body.model_dump(exclude={"goods_id", "quantity", "shards"}),
+        allocation_id=f"al_{secrets.token_hex(8)}",
+        app_id=app.app_id,
+        goods_id=goods.goods_id,
+        category=goods.category,
+        use=goods.use,
+        shards=body.shards,
+        quantity=body.quantity,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    (repo or AllocationsRepo()).create(allocation, app.tenant_id)
+    return allocation.model_copy(update={"stock": body.quantity})
+
+
+def get_allocation(app: App, allocation_id: str, repo: AllocationsRepo | None = None) -> Allocation:
+    repo = repo or AllocationsRepo()
+    found = repo.get(app.app_id, allocation_id, consistent=True)
+    if found is None:
+        raise NotFound("Allocation not found")
+    return found.model_copy(update={"stock": sum(max(0, n) for n in repo.stock(app.app_id, allocation_id, found.shards).values())})
+
+
+def list_allocations(app: App, repo: AllocationsRepo | None = None) -> list[Allocation]:
+    repo = repo or AllocationsRepo()
+    allocations = repo.all(app.app_id)
+    stock = repo.stocks(allocations)
+    return [a.model_copy(update={"stock": stock.get(a.allocation_id, 0)}) for a in allocations]
+
+
+def edit_allocation(
+    app: App, allocation_id: str, patch: AllocationPatch, repo: AllocationsRepo | None = None, clock: Clock | None = None
+) -> Allocation:
+    repo = repo or AllocationsRepo()
+    current = get_allocation(app, allocation_id, repo)
+    changed = current.model_copy(update={**patch.model_dump(exclude={"expected_version"}), "updated_at": iso(_now(clock))})
+    repo.replace_settings(changed, patch.expected_version)
+    return get_allocation(app, allocation_id, repo)
+
+
+def top_up(app: App, allocation_id: str, quantity: int, repo: AllocationsRepo | None = None, clock: Clock | None = None) -> Allocation:
+    repo = repo or AllocationsRepo()
+    allocation = get_allocation(app, allocation_id, repo)
+    repo.top_up(allocation, app.tenant_id, quantity, iso(_now(clock)))
+    return get_allocation(app, allocation_id, repo)
+
+
+def give_back(app: App, allocation_id: str, quantity: int, repo: AllocationsRepo | None = None, clock: Clock | None = None) -> Allocation:
+    """Unsold stock back to the goods: taken from the fullest shards, each conditioned on having it."""
+    repo = repo or AllocationsRepo()
+    for _ in range(5):
+        allocation = get_allocation(app, allocation_id, repo)
+        shards = repo.stock(app.app_id, allocation_id, allocation.shards, consistent=True)
+        if sum(max(0, n) for n in shards.values()) < quantity:
+            raise Conflict(f"Only {sum(max(0, n) for n in shards.values())} left in this allocation")
+        parts: dict[int, int] = {}
+        left = quantity
+        for shard, n in sorted(shards.items(), key=lambda kv: -kv[1]):
+            if left == 0:
+                break
+            take = min(max(0, n), left)
+            if take:
+                parts[shard] = take
+                left -= take
+        try:
+            repo.give_back(allocation, app.tenant_id, parts, iso(_now(clock)))
+        except Conflict:
+            continue  # a concurrent exchange took from a shard we chose: read again
+        return get_allocation(app, allocation_id, repo)
+    raise Conflict("The stock is changing too fast to return now; retry")

@@ -1,0 +1,92 @@
+"""The points mall (G1–G4): goods, allocations, listings, and the exchange — one transaction, never oversold.
+
+An exchange reads the member's profile (one consistent GetItem), decides from cached configuration, and
+writes in one transaction: the points debit (``balance >= cost``), a stock shard (``n >= quantity``),
+every limit counter (``count <= limit - quantity``), the order, the ledger entry, the Idempotency-Key
+guard, and checks that the listing and allocation are still the versions it decided on (online). Virtual
+goods are fulfilled in the same transaction (a CDK code claimed, points credited to the target app).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from chalicelib.core import aws
+from chalicelib.core.clock import Clock, SystemClock, iso
+from chalicelib.core.errors import NotFound, ValidationFailed
+from chalicelib.core.models import Page
+from chalicelib.mall.models.catalog import (
+    Goods,
+    GoodsIn,
+    GoodsPatch,
+)
+from chalicelib.mall.store.goods import GoodsRepo
+
+
+def _now(clock: Clock | None) -> datetime:
+    return (clock or SystemClock()).now()
+
+
+# --- G1 goods --------------------------------------------------------------------------------------
+
+
+def _own_images(tenant_id: str, images: list[str]) -> None:
+    """Image keys come from this tenant's upload endpoint: another tenant's key would leak its image."""
+    if any(not key.startswith(f"goods/{tenant_id}/") for key in images):
+        raise ValidationFailed(
+            "Images must be uploaded through this tenant's image endpoint", details=[{"field": "images", "problem": "unknown key"}]
+        )
+
+
+def create_goods(tenant_id: str, body: GoodsIn, repo: GoodsRepo | None = None, clock: Clock | None = None) -> Goods:
+    _own_images(tenant_id, body.images)
+    now = iso(_now(clock))
+    goods = Goods(
+        **body.model_dump(),
+        goods_id=f"g_{secrets.token_hex(8)}",
+        tenant_id=tenant_id,
+        available=body.total,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    (repo or GoodsRepo()).create(goods)
+    return goods
+
+
+def get_goods(tenant_id: str, goods_id: str, repo: GoodsRepo | None = None) -> Goods:
+    goods = (repo or GoodsRepo()).get(tenant_id, goods_id, consistent=True)
+    if goods is None:
+        raise NotFound("Goods not found")
+    return goods
+
+
+def list_goods(tenant_id: str, cursor: str | None, limit: int, repo: GoodsRepo | None = None) -> Page[Goods]:
+    return (repo or GoodsRepo()).page(tenant_id, cursor, limit)
+
+
+def edit_goods(tenant_id: str, goods_id: str, patch: GoodsPatch, repo: GoodsRepo | None = None, clock: Clock | None = None) -> Goods:
+    repo = repo or GoodsRepo()
+    _own_images(tenant_id, patch.images)
+    current = get_goods(tenant_id, goods_id, repo)
+    fields = patch.model_dump(exclude={"expected_version"})
+    changed = current.model_copy(update={**fields, "updated_at": iso(_now(clock))})
+    repo.replace_fields(changed, patch.expected_version)
+    return get_goods(tenant_id, goods_id, repo)
+
+
+def add_goods_stock(tenant_id: str, goods_id: str, add: int, repo: GoodsRepo | None = None, clock: Clock | None = None) -> Goods:
+    """Total only grows. CDK goods grow by importing codes (a number alone would be stock without codes)."""
+    repo = repo or GoodsRepo()
+    goods = get_goods(tenant_id, goods_id, repo)
+    if goods.category == "cdk":
+        raise ValidationFailed("CDK goods grow by importing codes", details=[{"field": "add", "problem": "upload a code file instead"}])
+    repo.add_total(tenant_id, goods_id, add, iso(_now(clock)))
+    return get_goods(tenant_id, goods_id, repo)
+
+
+def image_upload(tenant_id: str, content_type: str) -> tuple[str, str]:
+    extension = content_type.split("/")[1]
+    key = f"goods/{tenant_id}/{secrets.token_hex(10)}.{extension}"
+    return key, aws.upload_url(key, content_type)

@@ -1,0 +1,222 @@
+"""The points mall (G1–G4): goods, allocations, listings, and the exchange — one transaction, never oversold.
+
+An exchange reads the member's profile (one consistent GetItem), decides from cached configuration, and
+writes in one transaction: the points debit (``balance >= cost``), a stock shard (``n >= quantity``),
+every limit counter (``count <= limit - quantity``), the order, the ledger entry, the Idempotency-Key
+guard, and checks that the listing and allocation are still the versions it decided on (online). Virtual
+goods are fulfilled in the same transaction (a CDK code claimed, points credited to the target app).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from chalicelib.core import aws
+from chalicelib.core.clock import Clock, iso
+from chalicelib.core.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.mall.allocations import get_allocation
+from chalicelib.mall.goods import _now, get_goods
+from chalicelib.mall.models.catalog import (
+    Allocation,
+    Goods,
+    Listing,
+    ListingIn,
+    ListingPatch,
+    ListingView,
+)
+from chalicelib.mall.store.allocations import AllocationsRepo
+from chalicelib.mall.store.goods import GoodsRepo
+from chalicelib.mall.store.listings import ListingsRepo
+from chalicelib.tenancy.models import App
+from chalicelib.tenancy.store.apps import config_cache
+
+# --- G3 listings -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A listing with what it is sold from: the basis of a purchase decision (cached, then proven by conditions)."""
+
+    listing: Listing
+    allocation: Allocation
+    goods: Goods
+
+
+def create_listing(app: App, body: ListingIn, repo: ListingsRepo | None = None, clock: Clock | None = None) -> Listing:
+    allocation = get_allocation(app, body.allocation_id)
+    goods = get_goods(app.tenant_id, allocation.goods_id)
+    _check_price(goods, body.price_points, body.price_fen)
+    now = iso(_now(clock))
+    listing = Listing(
+        **body.model_dump(exclude={"title"}),
+        title=body.title or goods.name,
+        listing_id=f"l_{secrets.token_hex(8)}",
+        app_id=app.app_id,
+        goods_id=goods.goods_id,
+        category=goods.category,
+        use=goods.use,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    return (repo or ListingsRepo()).put(listing, None, allocation.shards)
+
+
+def _check_price(goods: Goods, price_points: int, price_fen: int) -> None:
+    if goods.use == "ecommerce" and price_fen == 0:
+        raise ValidationFailed("E-commerce products are sold for cash", details=[{"field": "price_fen", "problem": "required"}])
+    if goods.category == "red_packet" and price_fen:
+        raise ValidationFailed("Cash red packets are bought with points only", details=[{"field": "price_fen", "problem": "must be 0"}])
+
+
+def get_listing(app: App, listing_id: str, repo: ListingsRepo | None = None) -> Listing:
+    found = (repo or ListingsRepo()).get(app.app_id, listing_id)
+    if found is None:
+        raise NotFound("Listing not found")
+    return found
+
+
+def list_listings(app: App, repo: ListingsRepo | None = None) -> list[Listing]:
+    return sorted((repo or ListingsRepo()).all(app.app_id), key=lambda item: item.created_at, reverse=True)
+
+
+def edit_listing(app: App, listing_id: str, patch: ListingPatch, repo: ListingsRepo | None = None, clock: Clock | None = None) -> Listing:
+    repo = repo or ListingsRepo()
+    current = get_listing(app, listing_id, repo)
+    if current.status == "void":
+        raise Conflict("A void listing cannot be edited")
+    goods = get_goods(app.tenant_id, current.goods_id)
+    _check_price(goods, patch.price_points, patch.price_fen)
+    fields = patch.model_dump(exclude={"expected_version"})
+    fields["title"] = patch.title or current.title
+    changed = current.model_copy(update={**fields, "updated_at": iso(_now(clock))})
+    return repo.put(changed, patch.expected_version, get_allocation(app, current.allocation_id).shards)
+
+
+def set_listing_status(app: App, listing_id: str, status: str, repo: ListingsRepo | None = None, clock: Clock | None = None) -> Listing:
+    """online / offline / draft / void; void is final (the listing stays for its orders' history)."""
+    repo = repo or ListingsRepo()
+    current = get_listing(app, listing_id, repo)
+    if current.status == "void":
+        raise Conflict("A void listing cannot change")
+    changed = current.model_copy(update={"status": status, "updated_at": iso(_now(clock))})
+    return repo.put(changed, current.version, get_allocation(app, current.allocation_id).shards)
+
+
+def _offer(app: App, listing_id: str, *, fresh: bool = False) -> Offer:
+    """From the few-second cache; ``fresh`` reads every part consistently (after a condition said it changed)."""
+    listings, allocations, goods_repo = ListingsRepo(), AllocationsRepo(), GoodsRepo()
+    if fresh:
+        listing = listings.get(app.app_id, listing_id)
+        listings.forget(app.app_id)
+    else:
+        listing = next((item for item in listings.all_cached(app.app_id) if item.listing_id == listing_id), None)
+    if listing is None or listing.status in ("draft", "void"):
+        raise NotFound("Listing not found")
+    if fresh:  # consistent reads: an eventually consistent one could return the version just refused
+        config_cache().forget(("allocation", app.app_id, listing.allocation_id))
+        config_cache().forget(("goods", app.tenant_id, listing.goods_id))
+        allocation = allocations.get(app.app_id, listing.allocation_id, consistent=True)
+        goods = goods_repo.get(app.tenant_id, listing.goods_id, consistent=True)
+    else:
+        allocation = allocations.get_cached(app.app_id, listing.allocation_id)
+        goods = goods_repo.get_cached(app.tenant_id, listing.goods_id)
+    if allocation is None or goods is None:
+        raise NotFound("Listing not found")
+    return Offer(listing, allocation, goods)
+
+
+def why_not_on_sale(offer: Offer, at: datetime) -> str | None:
+    listing, allocation, goods = offer.listing, offer.allocation, offer.goods
+    if listing.status != "online" or not allocation.online:
+        return "offline"
+    for start in (listing.sale_starts_at, allocation.valid_from):
+        if start is not None and at < start:
+            return "not started"
+    for end in (listing.sale_ends_at, allocation.valid_to):
+        if end is not None and at >= end:
+            return "ended"
+    if goods.expires_at is not None and at >= goods.expires_at:
+        return "expired"
+    if goods.category == "coupon":
+        return "Jifen coupons are not available yet"
+    return None
+
+
+def _view(offer: Offer, stock: int, at: datetime) -> ListingView:
+    listing, goods = offer.listing, offer.goods
+    reason = why_not_on_sale(offer, at) or ("sold out" if stock <= 0 else None)
+    return ListingView(
+        listing_id=listing.listing_id,
+        title=listing.title,
+        subtitle=listing.subtitle,
+        category=listing.category,
+        use=listing.use,
+        description=goods.description,
+        images=[aws.download_url(key) for key in goods.images],
+        price_points=listing.price_points,
+        price_fen=listing.price_fen,
+        strike_points=listing.strike_points,
+        strike_fen=listing.strike_fen,
+        sale_starts_at=listing.sale_starts_at,
+        sale_ends_at=listing.sale_ends_at,
+        delivery_days=listing.delivery_days,
+        max_per_order=listing.max_per_order,
+        stock=max(0, stock),
+        on_sale=reason is None,
+        not_on_sale_reason=reason,
+        needs_address=listing.category == "physical",
+    )
+
+
+def member_listings(
+    app: App, member_id: str | None = None, listing_ids: list[str] | None = None, clock: Clock | None = None
+) -> list[ListingView]:
+    """Listings members can see (online, not void), best first, with live stock (one BatchGetItem)."""
+    now = _now(clock)
+    wanted = set(listing_ids) if listing_ids is not None else None
+    offers: list[Offer] = []
+    allocations, goods_repo = AllocationsRepo(), GoodsRepo()
+    for listing in ListingsRepo().all_cached(app.app_id):
+        if listing.status != "online" or (wanted is not None and listing.listing_id not in wanted):
+            continue
+        allocation = allocations.get_cached(app.app_id, listing.allocation_id)
+        goods = goods_repo.get_cached(app.tenant_id, listing.goods_id)
+        if allocation is not None and goods is not None:
+            offers.append(Offer(listing, allocation, goods))
+    stock = allocations.stocks({offer.allocation.allocation_id: offer.allocation for offer in offers}.values())
+    views = [_view(offer, stock.get(offer.allocation.allocation_id, 0), now) for offer in offers]
+    if listing_ids is not None:
+        order = {listing_id: index for index, listing_id in enumerate(listing_ids)}
+        return sorted(views, key=lambda view: order[view.listing_id])
+    weights = {offer.listing.listing_id: (-offer.listing.sort_weight, offer.listing.created_at) for offer in offers}
+    return sorted(views, key=lambda view: weights[view.listing_id])
+
+
+def listing_page(app: App, cursor: str | None, limit: int, clock: Clock | None = None) -> tuple[list[ListingView], str | None]:
+    views = member_listings(app, clock=clock)
+    start = _offset(cursor)
+    end = start + limit
+    return views[start:end], (base64.urlsafe_b64encode(f"o{end}".encode()).decode() if end < len(views) else None)
+
+
+def _offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        if not text.startswith("o") or not text[1:].isdigit() or len(text) > 8:
+            raise ValueError(text)
+        return int(text[1:])
+    except ValueError:
+        raise ValidationFailed("Invalid cursor", details=[{"field": "cursor", "problem": "not a cursor from this list"}]) from None
+
+
+def member_listing(app: App, listing_id: str, clock: Clock | None = None) -> ListingView:
+    views = member_listings(app, listing_ids=[listing_id], clock=clock)
+    if not views:
+        raise NotFound("Listing not found")
+    return views[0]

@@ -1,0 +1,213 @@
+"""Goods, allocations (with sharded stock), listings and orders in the single table.
+
+Stock only ever changes with ``ADD`` under a condition (``available >= q`` on goods, ``n >= part`` on
+a shard), in transactions that also move it somewhere else, so the sum is conserved: goods available +
+every allocation's stock + what orders hold == goods total.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError
+
+from chalicelib.core.errors import Conflict
+from chalicelib.core.stock import _shard, _shard_actions, split
+from chalicelib.core.table import keys
+from chalicelib.core.table.dynamo import cancellation_reasons, transaction
+from chalicelib.core.table.items import CounterItem
+from chalicelib.mall.models.catalog import Allocation, Listing
+from chalicelib.mall.store.items import AllocationItem, GoodsItem
+from chalicelib.tenancy.store.apps import config_cache
+
+# --- allocations and stock shards (G2) -------------------------------------------------------------
+
+_ALLOCATION_OWN = ("allocation_id", "app_id", "goods_id", "quantity", "stock", "created_at", "updated_at", "version", "online")
+
+
+def _allocation(item: AllocationItem) -> Allocation:
+    document = json.loads(item.document)
+    return Allocation(
+        **document,
+        allocation_id=item.allocation_id,
+        app_id=item.app_id,
+        goods_id=item.goods_id,
+        quantity=int(item.quantity),
+        online=bool(item.online),
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        version=int(item.version),
+    )
+
+
+def _allocation_document(allocation: Allocation) -> str:
+    return allocation.model_dump_json(exclude=set(_ALLOCATION_OWN))
+
+
+class AllocationsRepo:
+    """Every change to an allocation stamps its new version on all its shards, in the same transaction."""
+
+    def _forget(self, app_id: str, allocation_id: str) -> None:
+        config_cache().forget(("allocation", app_id, allocation_id))
+
+    def _commit(self, tx: Any, refused: str) -> None:
+        try:
+            tx._commit()
+        except TransactWriteError as exc:
+            if "ConditionalCheckFailed" in cancellation_reasons(exc):
+                raise Conflict(refused) from exc
+            raise
+
+    def create(self, allocation: Allocation, tenant_id: str) -> None:
+        """Takes ``quantity`` from the goods' available stock and spreads it over the shards, atomically."""
+        tx = transaction()
+        tx.update(
+            GoodsItem(PK=keys.tenant_pk(tenant_id), SK=keys.goods_sk(allocation.goods_id)),
+            actions=[GoodsItem.available.add(-allocation.quantity), GoodsItem.updated_at.set(allocation.created_at)],
+            condition=GoodsItem.PK.exists() & (GoodsItem.available >= allocation.quantity),
+        )
+        tx.save(
+            AllocationItem(
+                PK=keys.app_pk(allocation.app_id),
+                SK=keys.allocation_sk(allocation.allocation_id),
+                kind="allocation",
+                app_id=allocation.app_id,
+                tenant_id=tenant_id,
+                allocation_id=allocation.allocation_id,
+                goods_id=allocation.goods_id,
+                document=_allocation_document(allocation),
+                quantity=allocation.quantity,
+                online=allocation.online,
+                created_at=allocation.created_at,
+                updated_at=allocation.updated_at,
+                version=1,
+            ),
+            condition=AllocationItem.PK.does_not_exist(),
+        )
+        for shard, part in split(allocation.quantity, allocation.shards).items():
+            tx.update(_shard(allocation.app_id, allocation.allocation_id, shard), actions=_shard_actions(part, 1))
+        self._commit(tx, "Not enough unallocated stock of these goods")
+
+    def get(self, app_id: str, allocation_id: str, *, consistent: bool = False) -> Allocation | None:
+        try:
+            item = AllocationItem.get(keys.app_pk(app_id), keys.allocation_sk(allocation_id), consistent_read=consistent)
+        except AllocationItem.DoesNotExist:
+            return None
+        return _allocation(item)
+
+    def get_cached(self, app_id: str, allocation_id: str) -> Allocation | None:
+        found: Allocation | None = config_cache().get(("allocation", app_id, allocation_id), lambda: self.get(app_id, allocation_id))
+        return found
+
+    def all(self, app_id: str) -> list[Allocation]:
+        return [
+            _allocation(item)
+            for item in AllocationItem.query(keys.app_pk(app_id), AllocationItem.SK.startswith(keys.ALLOCATION_PREFIX))
+            if item.kind == "allocation"
+        ]
+
+    def _versioned(self, tx: Any, allocation: Allocation, actions: list[Any]) -> None:
+        tx.update(
+            AllocationItem(PK=keys.app_pk(allocation.app_id), SK=keys.allocation_sk(allocation.allocation_id)),
+            actions=[*actions, AllocationItem.version.add(1)],
+            condition=AllocationItem.version == allocation.version,
+        )
+
+    def replace_settings(self, allocation: Allocation, expected_version: int) -> None:
+        tx = transaction()
+        self._versioned(
+            tx,
+            allocation.model_copy(update={"version": expected_version}),
+            [
+                AllocationItem.document.set(_allocation_document(allocation)),
+                AllocationItem.online.set(allocation.online),
+                AllocationItem.updated_at.set(allocation.updated_at),
+            ],
+        )
+        for shard in range(allocation.shards):
+            tx.update(_shard(allocation.app_id, allocation.allocation_id, shard), actions=_shard_actions(0, expected_version + 1))
+        self._commit(tx, "The allocation was changed by someone else; read it again")
+        self._forget(allocation.app_id, allocation.allocation_id)
+
+    def top_up(self, allocation: Allocation, tenant_id: str, quantity: int, at: str) -> None:
+        """More of the goods into this app's shards (spread evenly), from the goods' available stock."""
+        tx = transaction()
+        tx.update(
+            GoodsItem(PK=keys.tenant_pk(tenant_id), SK=keys.goods_sk(allocation.goods_id)),
+            actions=[GoodsItem.available.add(-quantity), GoodsItem.updated_at.set(at)],
+            condition=GoodsItem.PK.exists() & (GoodsItem.available >= quantity),
+        )
+        self._versioned(tx, allocation, [AllocationItem.quantity.add(quantity), AllocationItem.updated_at.set(at)])
+        for shard, part in split(quantity, allocation.shards).items():
+            tx.update(_shard(allocation.app_id, allocation.allocation_id, shard), actions=_shard_actions(part, allocation.version + 1))
+        self._commit(tx, "Not enough unallocated stock of these goods (or the allocation changed; read it again)")
+        self._forget(allocation.app_id, allocation.allocation_id)
+
+    def give_back(self, allocation: Allocation, tenant_id: str, parts: dict[int, int], at: str) -> None:
+        """Unsold stock from these shards back to the goods (each shard conditioned on having it)."""
+        quantity = sum(parts.values())
+        tx = transaction()
+        tx.update(
+            GoodsItem(PK=keys.tenant_pk(tenant_id), SK=keys.goods_sk(allocation.goods_id)),
+            actions=[GoodsItem.available.add(quantity), GoodsItem.updated_at.set(at)],
+            condition=GoodsItem.PK.exists(),
+        )
+        self._versioned(tx, allocation, [AllocationItem.quantity.add(-quantity), AllocationItem.updated_at.set(at)])
+        for shard in range(allocation.shards):
+            part = parts.get(shard, 0)
+            condition = CounterItem.n >= part if part else None
+            tx.update(
+                _shard(allocation.app_id, allocation.allocation_id, shard),
+                actions=_shard_actions(-part, allocation.version + 1),
+                condition=condition,
+            )
+        self._commit(tx, "The stock changed while returning it; read it again")
+        self._forget(allocation.app_id, allocation.allocation_id)
+
+    def _shards(self, app_id: str, allocation_id: str, shards: int, *, consistent: bool) -> dict[int, dict[str, Any]]:
+        """Every shard's raw item (one BatchGetItem): raw, because a listing's gate is an attribute no model declares."""
+        connection = CounterItem._get_connection()
+        pks = [keys.stock_pk(app_id, allocation_id, shard) for shard in range(shards)]
+        pending = [{"PK": pk, "SK": keys.STOCK_SK} for pk in pks]
+        raw: list[dict[str, Any]] = []
+        for _ in range(5):
+            response = connection.batch_get_item(pending, consistent_read=consistent)  # type: ignore[arg-type]  # key dicts, despite the stub
+            raw += response.get("Responses", {}).get(connection.table_name, [])
+            pending = [
+                {name: next(iter(value.values())) for name, value in key.items()}
+                for key in response.get("UnprocessedKeys", {}).get(connection.table_name, {}).get("Keys", [])
+            ]
+            if not pending:
+                break
+        by_pk = {item["PK"]["S"]: item for item in raw}
+        return {shard: by_pk.get(pk, {}) for shard, pk in enumerate(pks)}
+
+    def stock(self, app_id: str, allocation_id: str, shards: int, *, consistent: bool = False) -> dict[int, int]:
+        """Stock left per shard (one BatchGetItem)."""
+        found = self._shards(app_id, allocation_id, shards, consistent=consistent)
+        return {shard: int(item.get("n", {}).get("N", "0")) for shard, item in found.items()}
+
+    def gated_stock(self, allocation: Allocation, listing: Listing) -> tuple[dict[int, int], bool]:
+        """Stock per shard (consistent) and whether every shard still sells under this decision's versions."""
+        found = self._shards(allocation.app_id, allocation.allocation_id, allocation.shards, consistent=True)
+        current = all(
+            int(item.get("v", {}).get("N", "0")) == allocation.version
+            and int(item.get(f"g_{listing.listing_id}", {}).get("N", "-1")) == listing.version
+            for item in found.values()
+        )
+        return {shard: int(item.get("n", {}).get("N", "0")) for shard, item in found.items()}, current
+
+    def stocks(self, allocations: Iterable[Allocation]) -> dict[str, int]:
+        """Stock left of several allocations (one BatchGetItem per 100 shards)."""
+        allocations = list(allocations)
+        wanted = [(keys.stock_pk(a.app_id, a.allocation_id, shard), keys.STOCK_SK) for a in allocations for shard in range(a.shards)]
+        found = {item.PK: int(item.n) for item in CounterItem.batch_get(wanted)} if wanted else {}
+        totals: dict[str, int] = {}
+        for allocation in allocations:
+            totals[allocation.allocation_id] = sum(
+                max(0, found.get(keys.stock_pk(allocation.app_id, allocation.allocation_id, shard), 0))
+                for shard in range(allocation.shards)
+            )
+        return totals

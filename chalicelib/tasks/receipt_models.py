@@ -1,0 +1,77 @@
+"""Receipts (K2 "upload receipt") and their review (K3)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from chalicelib.core.models import Model
+
+ReceiptStatus = Literal["uploading", "submitted", "pending", "deciding", "approved", "rejected"]
+
+
+class Receipt(Model):
+    receipt_id: str
+    app_id: str
+    member_id: str
+    openid: str
+    task_id: str
+    status: ReceiptStatus
+    image_keys: list[str]
+    created_at: str
+    submitted_at: str | None = None
+    decided_at: str | None = None
+    reviewer: str | None = None
+    reason: str | None = None
+    task_token: str | None = Field(default=None, exclude=True)
+    points: int | None = None
+
+
+class ReceiptRequest(Model):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    images: int = Field(default=1, ge=1, le=9)
+    content_type: Literal["image/jpeg", "image/png", "image/webp"] = "image/jpeg"
+
+
+class UploadSlot(Model):
+    key: str
+    url: str
+    method: str = "PUT"
+    headers: dict[str, str]
+
+
+class ReceiptCreated(Model):
+    receipt_id: str
+    uploads: list[UploadSlot]
+    submit_path: str
+
+
+class ReceiptOut(Model):
+    receipt_id: str
+    task_id: str
+    status: ReceiptStatus
+    reason: str | None
+    points: int | None
+    created_at: str
+    submitted_at: str | None
+    decided_at: str | None
+
+
+class ReviewItem(ReceiptOut):
+    member_id: str
+    openid: str
+    image_urls: list[str]
+
+
+class ReviewQueue(Model):
+    items: list[ReviewItem]
+    cursor: str | None
+
+
+class ReviewDecision(Model):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    approve: bool
+    reason: str | None = Field(default=None, max_length=256)

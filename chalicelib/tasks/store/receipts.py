@@ -1,0 +1,86 @@
+"""Receipts and the review queue (GSI2: receipts of an app by status, oldest first)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pynamodb.exceptions import UpdateError
+
+from chalicelib.core.models import Page
+from chalicelib.core.table import keys
+from chalicelib.core.table.cursors import decode_cursor, encode_cursor
+from chalicelib.core.table.dynamo import condition_failed
+from chalicelib.tasks.receipt_models import Receipt
+from chalicelib.tasks.store.items import ReceiptItem
+
+
+def _receipt(item: ReceiptItem) -> Receipt:
+    return Receipt(
+        receipt_id=item.receipt_id,
+        app_id=item.app_id,
+        member_id=item.member_id,
+        openid=item.openid,
+        task_id=item.task_id,
+        status=item.status,  # type: ignore[arg-type]
+        image_keys=json.loads(item.image_keys),
+        created_at=item.created_at,
+        submitted_at=item.submitted_at,
+        decided_at=item.decided_at,
+        reviewer=item.reviewer,
+        reason=item.reason,
+        task_token=item.task_token,
+        points=None if item.points is None else int(item.points),
+    )
+
+
+class ReceiptsRepo:
+    def create(self, receipt: Receipt) -> None:
+        ReceiptItem(
+            PK=keys.receipt_pk(receipt.app_id, receipt.receipt_id),
+            SK=keys.RECEIPT_SK,
+            kind="receipt",
+            receipt_id=receipt.receipt_id,
+            app_id=receipt.app_id,
+            member_id=receipt.member_id,
+            openid=receipt.openid,
+            task_id=receipt.task_id,
+            status=receipt.status,
+            image_keys=json.dumps(receipt.image_keys),
+            created_at=receipt.created_at,
+        ).save(condition=ReceiptItem.PK.does_not_exist())
+
+    def get(self, app_id: str, receipt_id: str) -> Receipt | None:
+        try:
+            return _receipt(ReceiptItem.get(keys.receipt_pk(app_id, receipt_id), keys.RECEIPT_SK, consistent_read=True))
+        except ReceiptItem.DoesNotExist:
+            return None
+
+    def transition(self, app_id: str, receipt_id: str, from_status: tuple[str, ...], to_status: str, **fields: Any) -> bool:
+        """Move a receipt between states only from the expected ones; False if it is elsewhere already."""
+        item = ReceiptItem(PK=keys.receipt_pk(app_id, receipt_id), SK=keys.RECEIPT_SK)
+        actions: list[Any] = [ReceiptItem.status.set(to_status)]
+        for name, value in fields.items():
+            attribute = getattr(ReceiptItem, name)
+            actions.append(attribute.remove() if value is None else attribute.set(value))
+        if to_status in ("pending", "deciding"):
+            actions += [
+                ReceiptItem.GSI2PK.set(keys.review_queue_gsi(app_id, "pending")),
+                ReceiptItem.GSI2SK.set(f"{fields.get('submitted_at') or ''}{receipt_id}"),
+            ]
+        else:
+            actions += [ReceiptItem.GSI2PK.remove(), ReceiptItem.GSI2SK.remove()]
+        condition = ReceiptItem.PK.exists() & ReceiptItem.status.is_in(*from_status)
+        try:
+            item.update(actions=actions, condition=condition)  # type: ignore[arg-type]
+        except UpdateError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def pending(self, app_id: str, cursor: str | None, limit: int) -> Page[Receipt]:
+        gsi_pk = keys.review_queue_gsi(app_id, "pending")
+        result = ReceiptItem.gsi2.query(gsi_pk, limit=limit, last_evaluated_key=decode_cursor(cursor, expect={"GSI2PK": gsi_pk}))
+        items = [_receipt(item) for item in result]  # type: ignore[arg-type]
+        return Page[Receipt](items=items, cursor=encode_cursor(result.last_evaluated_key))

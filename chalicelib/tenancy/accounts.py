@@ -1,0 +1,134 @@
+"""Tenants, operators, stores and verifiers: bootstrap, creation, and login."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib.core.auth import tokens
+from chalicelib.core.auth.passwords import hash_password, verify_password
+from chalicelib.core.clock import Clock, SystemClock, epoch, iso
+from chalicelib.core.config import get_settings
+from chalicelib.core.errors import NotFound, Unauthorized
+from chalicelib.core.ids import new_id
+from chalicelib.core.models import Page, Role
+from chalicelib.tenancy.models import CreateOperatorRequest, CreateStoreRequest, CreateVerifierRequest, Operator, Store, Tenant, Verifier
+from chalicelib.tenancy.store.accounts import AccountsRepo
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+    tenant_id: str
+    role: Role | None = None
+    store_id: str | None = None
+
+
+def _hash(password: str) -> str:
+    return hash_password(password, n=get_settings().password_hash_n)
+
+
+def create_tenant(
+    tenant_id: str,
+    name: str,
+    owner_username: str,
+    owner_password: str,
+    repo: AccountsRepo | None = None,
+    clock: Clock | None = None,
+) -> Tenant:
+    repo = repo or AccountsRepo()
+    now = iso((clock or SystemClock()).now())
+    tenant = Tenant(tenant_id=tenant_id, name=name, created_at=now)
+    owner = Operator(tenant_id=tenant_id, username=owner_username, role=Role.OWNER, created_at=now, password_hash=_hash(owner_password))
+    repo.create_tenant_with_owner(tenant, owner)
+    return tenant
+
+
+def get_tenant(tenant_id: str, repo: AccountsRepo | None = None) -> Tenant:
+    tenant = (repo or AccountsRepo()).get_tenant(tenant_id)
+    if tenant is None:
+        raise NotFound("Tenant not found")
+    return tenant
+
+
+def create_operator(tenant_id: str, body: CreateOperatorRequest, repo: AccountsRepo | None = None, clock: Clock | None = None) -> Operator:
+    operator = Operator(
+        tenant_id=tenant_id,
+        username=body.username,
+        role=body.role,
+        created_at=iso((clock or SystemClock()).now()),
+        password_hash=_hash(body.password),
+    )
+    (repo or AccountsRepo()).create_operator(operator)
+    return operator
+
+
+def list_operators(tenant_id: str, cursor: str | None, limit: int = 50, repo: AccountsRepo | None = None) -> Page[Operator]:
+    return (repo or AccountsRepo()).operators_of_tenant(tenant_id, cursor, limit)
+
+
+def login_operator(
+    tenant_id: str, username: str, password: str, key: str, repo: AccountsRepo | None = None, clock: Clock | None = None
+) -> IssuedToken:
+    settings = get_settings()
+    operator = (repo or AccountsRepo()).get_operator(tenant_id, username)
+    ok = verify_password(password, operator.password_hash if operator else None, n=settings.password_hash_n)
+    if not ok or operator is None or operator.disabled:
+        raise Unauthorized("Wrong tenant, username or password")
+    ttl = settings.operator_token_ttl_seconds
+    claims = {"sub": operator.username, "ten": tenant_id, "role": operator.role.value}
+    token = tokens.issue(key, "operator", claims, epoch((clock or SystemClock()).now()), ttl)
+    return IssuedToken(token=token, expires_in=ttl, tenant_id=tenant_id, role=operator.role)
+
+
+def create_store(tenant_id: str, body: CreateStoreRequest, repo: AccountsRepo | None = None, clock: Clock | None = None) -> Store:
+    store = Store(
+        store_id=new_id("st"),
+        tenant_id=tenant_id,
+        name=body.name,
+        address=body.address,
+        created_at=iso((clock or SystemClock()).now()),
+    )
+    (repo or AccountsRepo()).create_store(store)
+    return store
+
+
+def get_store(tenant_id: str, store_id: str, repo: AccountsRepo | None = None) -> Store:
+    store = (repo or AccountsRepo()).get_store(store_id)
+    if store is None or store.tenant_id != tenant_id:
+        raise NotFound("Store not found")
+    return store
+
+
+def list_stores(tenant_id: str, cursor: str | None, limit: int = 50, repo: AccountsRepo | None = None) -> Page[Store]:
+    return (repo or AccountsRepo()).stores_of_tenant(tenant_id, cursor, limit)
+
+
+def create_verifier(
+    tenant_id: str, store_id: str, body: CreateVerifierRequest, repo: AccountsRepo | None = None, clock: Clock | None = None
+) -> Verifier:
+    repo = repo or AccountsRepo()
+    get_store(tenant_id, store_id, repo)
+    verifier = Verifier(
+        store_id=store_id,
+        tenant_id=tenant_id,
+        username=body.username,
+        created_at=iso((clock or SystemClock()).now()),
+        password_hash=_hash(body.password),
+    )
+    repo.create_verifier(verifier)
+    return verifier
+
+
+def login_verifier(
+    store_id: str, username: str, password: str, key: str, repo: AccountsRepo | None = None, clock: Clock | None = None
+) -> IssuedToken:
+    settings = get_settings()
+    verifier = (repo or AccountsRepo()).get_verifier(store_id, username)
+    ok = verify_password(password, verifier.password_hash if verifier else None, n=settings.password_hash_n)
+    if not ok or verifier is None:
+        raise Unauthorized("Wrong store, username or password")
+    ttl = settings.verifier_token_ttl_seconds
+    claims = {"sub": verifier.username, "ten": verifier.tenant_id, "store": store_id}
+    token = tokens.issue(key, "verifier", claims, epoch((clock or SystemClock()).now()), ttl)
+    return IssuedToken(token=token, expires_in=ttl, tenant_id=verifier.tenant_id, store_id=store_id)
