@@ -337,7 +337,7 @@ class PromotionLink:
 
 def promotion_link(app: App, listing_id: str) -> PromotionLink:
     """The listing's in-app path; behind the configured H5 base URL when there is one (what a phone camera can open)."""
-    listings.get_listing(app, listing_id)
+    mall_listings.get_listing(app, listing_id)
     path = f"{LISTING_PATH}?listing_id={quote(listing_id, safe='')}&app_id={quote(app.app_id, safe='')}"
     base = get_settings().mall_link_base
     return PromotionLink(listing_id=listing_id, path=path, link=f"{base.rstrip('/')}{path}" if base else path)
