@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 
 from chalicelib.core.ids import invite_code_for, member_id_for
 from chalicelib.mall import allocations, listings, pages
+from chalicelib.mall import goods as mall_goods
 from chalicelib.mall.models.catalog import AllocationIn, GoodsIn, ListingIn, PeriodLimits
 from chalicelib.mall.models.pages import PageLayout
 from chalicelib.points import engine as points
