@@ -2,6 +2,7 @@
 
 from chalice.app import Chalice, Cron, Rate
 
+import chalicelib.wiring  # noqa: F401  (every domain's hook subscriptions)
 from chalicelib.core.http import middleware
 from chalicelib.core.http import routes as core_routes
 from chalicelib.mall import jobs as mall_jobs

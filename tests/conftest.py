@@ -29,7 +29,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.core.table import schema
-from chalicelib.tenancy.store.apps import config_cache
+from chalicelib.core.table.cache import config_cache
 from jifen_local import transactions
 
 # moto rolls a transaction back by copying the whole table per item; this rolls back only what it wrote

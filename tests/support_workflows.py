@@ -100,7 +100,7 @@ def workflow_cloud_fixture(machines: set[str]) -> Any:
 def workflows_aws(workflow_cloud: dict[str, str]) -> Iterator[Any]:
     """A fresh table in the module's workflow cloud."""
     from chalicelib.core.config import get_settings
-    from chalicelib.tenancy.store.apps import config_cache
+    from chalicelib.core.table.cache import config_cache
 
     client = boto3.client("dynamodb")
     table = os.environ["JIFEN_TABLE"]

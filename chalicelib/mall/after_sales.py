@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import json
 from contextlib import suppress
-from datetime import datetime
 from typing import Any
 
 from chalicelib.core import aws
-from chalicelib.core.clock import Clock, SystemClock, iso
+from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import Conflict, NotFound, UpstreamFailed, ValidationFailed
 from chalicelib.core.models import Page
@@ -48,10 +47,6 @@ NOT_STARTED_REASON = "the review could not be started; request the refund again"
 APPROVED_REASON = "refund approved"
 RETRY_NOTE = "the refund could not be carried out yet; it will be reviewed again"
 ATTEMPTS = 5  # the order changed under us: read it again
-
-
-def _now(clock: Clock | None) -> datetime:
-    return (clock or SystemClock()).now()
 
 
 def refund_info(order: Order) -> RefundInfo | None:
@@ -101,7 +96,7 @@ def _run(order: Order, attempt: int) -> ReviewRun:
 def request_refund(app: App, member_id: str, order_id: str, reason: str, *, clock: Clock | None = None) -> tuple[Order, bool]:
     """The member's own order → refund_requested, and its review started. Returns (order, created)."""
     orders, reviews = OrdersRepo(), RefundReviewsRepo()
-    now = iso(_now(clock))
+    now = iso(time_now(clock))
     for _ in range(ATTEMPTS):
         order = orders.get(app.app_id, member_id, order_id)
         if order is None:
@@ -236,7 +231,7 @@ def apply_decision(
         _settle_review(reviews, review, order)
         return {"status": order.status}
     assert info is not None
-    now = iso(_now(clock))
+    now = iso(time_now(clock))
     if decision.approve:
         return _approve(order, info, review, decision.reason, reviews, refunds or refund_adapter(), now, clock)
     return _reject(order, info, review, decision.reason or "rejected", reviews, now)
@@ -255,7 +250,8 @@ def record_failure(run: ReviewRun, error: Any, reviews: RefundReviewsRepo | None
     waiting = review.model_copy(
         update={"status": "pending", "error": f"the decision{who} could not be applied: {why}", "approve": None, "reviewer": None}
     )
-    noted = order.model_copy(update={"refund": info.model_copy(update={"error": RETRY_NOTE}).model_dump(), "updated_at": iso(_now(clock))})
+    note = info.model_copy(update={"error": RETRY_NOTE}).model_dump()
+    noted = order.model_copy(update={"refund": note, "updated_at": iso(time_now(clock))})
     _commit(order, [order_update(noted, order.version, ("refund_requested",)), review_update(waiting, None, drop_token=True)])
     return {**run.model_dump(), "again": True}
 
@@ -270,7 +266,7 @@ def time_out(
         _settle_review(reviews, review, order)
         return {"status": order.status}
     assert info is not None
-    now = iso(_now(clock))
+    now = iso(time_now(clock))
     if info.refund_id:  # an approval paid the cash and then failed: finishing it is the only consistent end
         return _approve(order, info, review, None, reviews, refund_adapter(), now, clock)
     return _reject(order, info, review, reason or TIMEOUT_REASON, reviews, now)

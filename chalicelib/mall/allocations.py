@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import secrets
 
-from chalicelib.core.clock import Clock, iso
+from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.errors import Conflict, NotFound, ValidationFailed
-from chalicelib.mall.goods import _now, get_goods
+from chalicelib.mall.goods import get_goods
 from chalicelib.mall.models.catalog import (
     Allocation,
     AllocationIn,
@@ -32,7 +32,7 @@ def create_allocation(app: App, body: AllocationIn, repo: AllocationsRepo | None
             "Points goods credit another app: allocate them to a different app",
             details=[{"field": "goods_id", "problem": "targets this app"}],
         )
-    now = iso(_now(clock))
+    now = iso(time_now(clock))
     allocation = Allocation(
         **body.model_dump(exclude={"goods_id", "quantity", "shards"}),
         allocation_id=f"al_{secrets.token_hex(8)}",
@@ -70,7 +70,7 @@ def edit_allocation(
 ) -> Allocation:
     repo = repo or AllocationsRepo()
     current = get_allocation(app, allocation_id, repo)
-    changed = current.model_copy(update={**patch.model_dump(exclude={"expected_version"}), "updated_at": iso(_now(clock))})
+    changed = current.model_copy(update={**patch.model_dump(exclude={"expected_version"}), "updated_at": iso(time_now(clock))})
     repo.replace_settings(changed, patch.expected_version)
     return get_allocation(app, allocation_id, repo)
 
@@ -78,7 +78,7 @@ def edit_allocation(
 def top_up(app: App, allocation_id: str, quantity: int, repo: AllocationsRepo | None = None, clock: Clock | None = None) -> Allocation:
     repo = repo or AllocationsRepo()
     allocation = get_allocation(app, allocation_id, repo)
-    repo.top_up(allocation, app.tenant_id, quantity, iso(_now(clock)))
+    repo.top_up(allocation, app.tenant_id, quantity, iso(time_now(clock)))
     return get_allocation(app, allocation_id, repo)
 
 
@@ -100,7 +100,7 @@ def give_back(app: App, allocation_id: str, quantity: int, repo: AllocationsRepo
                 parts[shard] = take
                 left -= take
         try:
-            repo.give_back(allocation, app.tenant_id, parts, iso(_now(clock)))
+            repo.give_back(allocation, app.tenant_id, parts, iso(time_now(clock)))
         except Conflict:
             continue  # a concurrent exchange took from a shard we chose: read again
         return get_allocation(app, allocation_id, repo)

@@ -17,7 +17,7 @@ from itertools import islice
 from typing import Any, Literal
 
 from chalicelib.core import aws
-from chalicelib.core.clock import Clock, SystemClock, epoch, iso
+from chalicelib.core.clock import Clock, epoch, iso, process_clock, time_now
 from chalicelib.core.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.core.observability import count, log_event
 from chalicelib.core.table import keys
@@ -189,7 +189,7 @@ def create_import(
     """A new import waiting for its file, and the presigned URL to PUT the file to."""
     repo = repo or CodesRepo()
     _cdk_goods(repo, tenant_id, goods_id)
-    now = iso((clock or SystemClock()).now())
+    now = iso(time_now(clock))
     import_id = f"ci_{secrets.token_hex(8)}"
     record = CodeImport(
         import_id=import_id,
@@ -293,7 +293,7 @@ def run(record: CodeImport, budget: Budget, repo: CodesRepo | None = None, clock
     Raises LeaseHeld when another attempt holds the lease.
     """
     repo = repo or CodesRepo()
-    clock = clock or SystemClock()
+    clock = clock or process_clock()
     tenant_id, goods_id, import_id = record.tenant_id, record.goods_id, record.import_id
     holder = secrets.token_hex(16)
     now = epoch(clock.now())

@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from chalicelib.core.clock import Clock, iso
+from chalicelib.core import hooks
+from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.errors import Conflict, IdempotencyMismatch, NotFound, NotOnSale, SoldOut, ValidationFailed
+from chalicelib.core.hooks import MallExchanged
 from chalicelib.core.ids import member_id_for
 from chalicelib.core.models import Page
 from chalicelib.core.stock import stock_write
 from chalicelib.core.table import keys
 from chalicelib.core.txn.unit import ConditionRefused, CounterSpec, GuardSpec, Write
-from chalicelib.mall.goods import _now
 from chalicelib.mall.listings import Offer, _offer, why_not_on_sale
 from chalicelib.mall.models.catalog import (
     Allocation,
@@ -34,7 +35,6 @@ from chalicelib.mall.store.orders import OrdersRepo, code_claims, free_codes, or
 from chalicelib.points.engine import execute, fingerprint, local_day, new_entry_id, plan_earn, plan_spend
 from chalicelib.points.models import LedgerEntry, PointsProfile
 from chalicelib.points.store.points import Commit, PointsRepo
-from chalicelib.tasks import tasks
 from chalicelib.tenancy.models import App
 from chalicelib.tenancy.store.apps import AppsRepo
 
@@ -188,7 +188,7 @@ def _exchange(
     target_openid: str | None,
     clock: Clock | None,
 ) -> Order:
-    now = _now(clock)
+    now = time_now(clock)
     offer = _offer(app, body.listing_id)
     _validate_request(offer, body)
     points_repo, allocations, orders = PointsRepo(), AllocationsRepo(), OrdersRepo()
@@ -375,12 +375,12 @@ def _plan(
 
 
 def _after_exchange(app: App, order: Order) -> None:
-    """After the transaction: start the workflow orders that wait need, then the mall-exchange task hook."""
+    """After the transaction: start the workflow orders that wait need, then tell whoever reacts to an exchange."""
     from chalicelib.mall import fulfilment
 
     if order.status in ("awaiting_payment", "awaiting_shipment", "paying_out"):
         fulfilment.start(app, order)
-    tasks.on_mall_exchanged(app, order.member_id, order.listing_id, order.order_id)
+    hooks.emit(MallExchanged(app, order.member_id, order.listing_id, order.order_id))
 
 
 # --- member orders ---------------------------------------------------------------------------------

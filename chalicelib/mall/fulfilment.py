@@ -16,14 +16,13 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable
-from datetime import datetime
-from enum import Enum
 from typing import Any
 
 from chalicelib.core import aws
-from chalicelib.core.clock import Clock, SystemClock, iso
+from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import Conflict, NotFound, SoldOut, UpstreamFailed
+from chalicelib.core.hooks import PaymentVerdict
 from chalicelib.core.ids import member_id_for
 from chalicelib.core.observability import logger
 from chalicelib.core.table import keys
@@ -55,10 +54,6 @@ WAITS = {"payment": "awaiting_payment", "shipment": "awaiting_shipment"}
 DEFAULT_PAYMENT_TIMEOUT = 900
 CODE_ATTEMPTS = 6  # another order took the CDK code we picked: pick again
 MOVE_ATTEMPTS = 5  # the order changed between read and write: read again
-
-
-def _now(clock: Clock | None) -> datetime:
-    return (clock or SystemClock()).now()
 
 
 # --- starting -------------------------------------------------------------------------------------
@@ -176,7 +171,7 @@ def settle_payment(app_id: str, member_id: str, order_id: str, clock: Clock | No
     app = _app(app_id)
     allocation = AllocationsRepo().get(app_id, order.allocation_id)
     goods = GoodsRepo().get_cached(app.tenant_id, order.goods_id)
-    now = iso(_now(clock))
+    now = iso(time_now(clock))
     if order.category == "red_packet":
         return _move(app_id, member_id, order_id, ("paid",), lambda o: o.model_copy(update={"status": "paying_out", "updated_at": now}))[0]
     why = None
@@ -197,7 +192,7 @@ def settle_payment(app_id: str, member_id: str, order_id: str, clock: Clock | No
 
 def _fulfil_virtual(app: App, order: Order, goods: Goods, clock: Clock | None) -> Order:
     """Codes claimed, link set or points credited, in one transaction with paid → completed."""
-    now = _now(clock)
+    now = time_now(clock)
     at = iso(now)
     category = order.category
     target: tuple[App, str] | None = None
@@ -276,7 +271,7 @@ def pay_out(app_id: str, member_id: str, order_id: str, adapter: PayoutAdapter |
     request = PayoutRequest(app_id=app_id, reference=order_id, openid=order.openid, amount_fen=amount)
     result = (adapter or payout_adapter()).pay(request)
     logger().info("payout", extra={"order_id": order_id, "amount_fen": amount, "transfer_id": result.transfer_id})
-    at = iso(_now(clock))
+    at = iso(time_now(clock))
 
     def completed(current: Order) -> Order:
         fulfilment = current.fulfilment.model_copy(update={"payout_reference": result.transfer_id})
@@ -302,33 +297,27 @@ def confirm_shipment(app_id: str, member_id: str, order_id: str, shipment: dict[
 # --- moving orders on from outside: payment webhook, shipping -----------------------------------
 
 
-class PaymentMatch(Enum):
-    NOT_MALL = "not a mall order"
-    PAID = "paid"  # this payment pays (or already paid) a mall order
-    IGNORED = "ignored"  # wrong amount, or the order is no longer waiting for it: recorded, nothing applied
-
-
 # ids the exchange gives orders: "o" + logic.points.new_entry_id (13 digits of ms, 10 hex)
 MALL_ORDER_ID = re.compile(r"o[0-9]{13}[0-9a-f]{10}")
 
 
-def on_payment(app: App, order_id: str, amount_fen: int, paid_at: str | None, clock: Clock | None = None) -> PaymentMatch:
+def on_payment(app: App, order_id: str, amount_fen: int, paid_at: str | None, clock: Clock | None = None) -> PaymentVerdict:
     """A payment webhook for ``order_id``: if it is a mall order awaiting this payment, mark it paid and resume its workflow."""
     if not MALL_ORDER_ID.fullmatch(order_id):
-        return PaymentMatch.NOT_MALL  # the tenant's own order: no lookup (most payments are these)
+        return PaymentVerdict.NOT_MINE  # the tenant's own order: no lookup (most payments are these)
     order = OrdersRepo().find(app.app_id, order_id)
     if order is None:
-        return PaymentMatch.NOT_MALL
+        return PaymentVerdict.NOT_MINE
     log = logger()
     if order.cash_fen == 0 or amount_fen != order.cash_fen:
         log.warning(
             "mall payment ignored: wrong amount", extra={"order_id": order_id, "amount_fen": amount_fen, "expected": order.cash_fen}
         )
-        return PaymentMatch.IGNORED
+        return PaymentVerdict.REFUSED
     if order.status == "cancelled":
         log.warning("payment for a cancelled mall order: refund it", extra={"order_id": order_id, "reason": order.reason})
-        return PaymentMatch.IGNORED
-    at = iso(_now(clock))
+        return PaymentVerdict.REFUSED
+    at = iso(time_now(clock))
     order, _ = _move(
         app.app_id,
         order.member_id,
@@ -338,13 +327,13 @@ def on_payment(app: App, order_id: str, amount_fen: int, paid_at: str | None, cl
     )
     if order.status == "cancelled":  # the payment window closed while this payment arrived
         log.warning("payment for a cancelled mall order: refund it", extra={"order_id": order_id, "reason": order.reason})
-        return PaymentMatch.IGNORED
+        return PaymentVerdict.REFUSED
     if order.status == "paid":
         token = order_token(app.app_id, order.member_id, order_id, "payment")
         if token is not None:
             _resume(token, order, "payment")  # UpstreamFailed → the provider retries; the order is paid already
     log.info("mall order paid", extra={"order_id": order_id, "status": order.status})
-    return PaymentMatch.PAID
+    return PaymentVerdict.SETTLED
 
 
 def find_order(app: App, order_id: str) -> Order:
@@ -360,7 +349,7 @@ def ship(app: App, order_id: str, shipment: Shipment, clock: Clock | None = None
 
 
 def _ship(app: App, order: Order, shipment: Shipment, clock: Clock | None) -> Order:
-    at = iso(_now(clock))
+    at = iso(time_now(clock))
 
     def shipped(current: Order) -> Order:
         fulfilment = current.fulfilment.model_copy(
@@ -395,7 +384,7 @@ def revert(
     Exactly once: the order's state and version are conditions, and the points refund carries a guard
     on the order id; a repeated call returns the order as it is now.
     """
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     repo = OrdersRepo()
     for _ in range(5):
         current = repo.get(app.app_id, order.member_id, order.order_id)

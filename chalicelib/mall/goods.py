@@ -10,10 +10,9 @@ goods are fulfilled in the same transaction (a CDK code claimed, points credited
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 
 from chalicelib.core import aws
-from chalicelib.core.clock import Clock, SystemClock, iso
+from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.errors import NotFound, ValidationFailed
 from chalicelib.core.models import Page
 from chalicelib.mall.models.catalog import (
@@ -22,11 +21,6 @@ from chalicelib.mall.models.catalog import (
     GoodsPatch,
 )
 from chalicelib.mall.store.goods import GoodsRepo
-
-
-def _now(clock: Clock | None) -> datetime:
-    return (clock or SystemClock()).now()
-
 
 # --- G1 goods --------------------------------------------------------------------------------------
 
@@ -41,7 +35,7 @@ def _own_images(tenant_id: str, images: list[str]) -> None:
 
 def create_goods(tenant_id: str, body: GoodsIn, repo: GoodsRepo | None = None, clock: Clock | None = None) -> Goods:
     _own_images(tenant_id, body.images)
-    now = iso(_now(clock))
+    now = iso(time_now(clock))
     goods = Goods(
         **body.model_dump(),
         goods_id=f"g_{secrets.token_hex(8)}",
@@ -71,7 +65,7 @@ def edit_goods(tenant_id: str, goods_id: str, patch: GoodsPatch, repo: GoodsRepo
     _own_images(tenant_id, patch.images)
     current = get_goods(tenant_id, goods_id, repo)
     fields = patch.model_dump(exclude={"expected_version"})
-    changed = current.model_copy(update={**fields, "updated_at": iso(_now(clock))})
+    changed = current.model_copy(update={**fields, "updated_at": iso(time_now(clock))})
     repo.replace_fields(changed, patch.expected_version)
     return get_goods(tenant_id, goods_id, repo)
 
@@ -82,7 +76,7 @@ def add_goods_stock(tenant_id: str, goods_id: str, add: int, repo: GoodsRepo | N
     goods = get_goods(tenant_id, goods_id, repo)
     if goods.category == "cdk":
         raise ValidationFailed("CDK goods grow by importing codes", details=[{"field": "add", "problem": "upload a code file instead"}])
-    repo.add_total(tenant_id, goods_id, add, iso(_now(clock)))
+    repo.add_total(tenant_id, goods_id, add, iso(time_now(clock)))
     return get_goods(tenant_id, goods_id, repo)
 
 

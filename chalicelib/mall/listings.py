@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.core import aws
-from chalicelib.core.clock import Clock, iso
+from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.core.table.cache import config_cache
 from chalicelib.mall.allocations import get_allocation
-from chalicelib.mall.goods import _now, get_goods
+from chalicelib.mall.goods import get_goods
 from chalicelib.mall.models.catalog import (
     Allocation,
     Goods,
@@ -31,7 +32,6 @@ from chalicelib.mall.store.allocations import AllocationsRepo
 from chalicelib.mall.store.goods import GoodsRepo
 from chalicelib.mall.store.listings import ListingsRepo
 from chalicelib.tenancy.models import App
-from chalicelib.tenancy.store.apps import config_cache
 
 # --- G3 listings -----------------------------------------------------------------------------------
 
@@ -49,7 +49,7 @@ def create_listing(app: App, body: ListingIn, repo: ListingsRepo | None = None, 
     allocation = get_allocation(app, body.allocation_id)
     goods = get_goods(app.tenant_id, allocation.goods_id)
     _check_price(goods, body.price_points, body.price_fen)
-    now = iso(_now(clock))
+    now = iso(time_now(clock))
     listing = Listing(
         **body.model_dump(exclude={"title"}),
         title=body.title or goods.name,
@@ -92,7 +92,7 @@ def edit_listing(app: App, listing_id: str, patch: ListingPatch, repo: ListingsR
     _check_price(goods, patch.price_points, patch.price_fen)
     fields = patch.model_dump(exclude={"expected_version"})
     fields["title"] = patch.title or current.title
-    changed = current.model_copy(update={**fields, "updated_at": iso(_now(clock))})
+    changed = current.model_copy(update={**fields, "updated_at": iso(time_now(clock))})
     return repo.put(changed, patch.expected_version, get_allocation(app, current.allocation_id).shards)
 
 
@@ -102,7 +102,7 @@ def set_listing_status(app: App, listing_id: str, status: str, repo: ListingsRep
     current = get_listing(app, listing_id, repo)
     if current.status == "void":
         raise Conflict("A void listing cannot change")
-    changed = current.model_copy(update={"status": status, "updated_at": iso(_now(clock))})
+    changed = current.model_copy(update={"status": status, "updated_at": iso(time_now(clock))})
     return repo.put(changed, current.version, get_allocation(app, current.allocation_id).shards)
 
 
@@ -176,7 +176,7 @@ def member_listings(
     app: App, member_id: str | None = None, listing_ids: list[str] | None = None, clock: Clock | None = None
 ) -> list[ListingView]:
     """Listings members can see (online, not void), best first, with live stock (one BatchGetItem)."""
-    now = _now(clock)
+    now = time_now(clock)
     wanted = set(listing_ids) if listing_ids is not None else None
     offers: list[Offer] = []
     allocations, goods_repo = AllocationsRepo(), GoodsRepo()

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chalicelib.core import aws
 from chalicelib.core.auth import tokens
-from chalicelib.core.clock import Clock, SystemClock, epoch, iso
+from chalicelib.core.clock import Clock, epoch, iso, time_now
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from chalicelib.core.models import Page
@@ -48,10 +48,6 @@ PREVIEW_TTL_SECONDS = 30 * 60
 PREVIEW_PATH = "/v1/mall/page/preview"
 LISTING_PATH = "/pages/mall/listing"
 _PAGE_ID = re.compile(PAGE_ID_PATTERN)
-
-
-def _now(clock: Clock | None) -> datetime:
-    return (clock or SystemClock()).now()
 
 
 def check_page_id(page_id: str) -> str:
@@ -114,7 +110,7 @@ def save_draft(
     clock: Clock | None = None,
 ) -> Draft:
     _check_images(app, page)
-    draft = Draft(page_id=check_page_id(page_id), page=page, version=0, updated_at=iso(_now(clock)), updated_by=by)
+    draft = Draft(page_id=check_page_id(page_id), page=page, version=0, updated_at=iso(time_now(clock)), updated_by=by)
     return (repo or PagesRepo()).put_draft(app.app_id, draft, expected_version)
 
 
@@ -159,7 +155,7 @@ def publish(
         version=(live.version if live else 0) + 1,
         action="publish",
         draft_version=draft.version,
-        published_at=iso(_now(clock)),
+        published_at=iso(time_now(clock)),
         published_by=by,
         live=True,
     )
@@ -183,7 +179,7 @@ def rollback(app: App, page_id: str, to_version: int, by: str, repo: PagesRepo |
         version=live.version + 1,
         action="rollback",
         source_version=to_version,
-        published_at=iso(_now(clock)),
+        published_at=iso(time_now(clock)),
         published_by=by,
         live=True,
     )
@@ -236,7 +232,7 @@ def preview(app: App, page_id: str, by: str, key: str, repo: PagesRepo | None = 
     """
     repo = repo or PagesRepo()
     draft = get_draft(app, page_id, repo)
-    now = _now(clock)
+    now = time_now(clock)
     expires = now + timedelta(seconds=PREVIEW_TTL_SECONDS)
     preview_id = secrets.token_hex(8)
     repo.put_preview(app.app_id, page_id, preview_id, draft.page, iso(now), epoch(expires))
@@ -249,7 +245,7 @@ def open_preview(
     token: str, key: str, repo: PagesRepo | None = None, apps: AppsRepo | None = None, clock: Clock | None = None
 ) -> tuple[App, str, PageLayout]:
     """(app, page id, the draft as previewed) for a valid, unexpired preview token."""
-    raw = tokens.verify(key, "preview", token, epoch(_now(clock)))
+    raw = tokens.verify(key, "preview", token, epoch(time_now(clock)))
     try:
         claims = _PreviewClaims.model_validate(raw)
     except ValidationError:
@@ -298,7 +294,7 @@ def resolve(app: App, page: PageLayout, member_id: str | None, clock: Clock | No
     Unknown, offline or removed listing / task ids are dropped silently: a page must not break because
     a listing was taken offline after it was published. ``member_id`` None = a preview (no member data).
     """
-    now = _now(clock)
+    now = time_now(clock)
     listing_parts = [c for c in page.components if isinstance(c, Showcase | ListingGrid)]
     listings: dict[str, ListingView] = {}
     everything: list[ListingView] = []

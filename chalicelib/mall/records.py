@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from chalicelib.core.clock import Clock, SystemClock, iso
+from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.errors import NotFound, ValidationFailed
 from chalicelib.core.ids import member_id_for, new_id
 from chalicelib.core.observability import logger
@@ -135,7 +135,7 @@ def decode_position(cursor: str | None, partitions: tuple[str, ...]) -> tuple[in
 
 
 def _today(app: App, clock: Clock | None) -> date:
-    return (clock or SystemClock()).now().astimezone(ZoneInfo(app.time_zone)).date()
+    return time_now(clock).astimezone(ZoneInfo(app.time_zone)).date()
 
 
 def read_orders(
@@ -340,7 +340,7 @@ def export_orders(
     export in another file (same filters); one request never reads more than ``EXPORT_MAX_READS`` pages.
     """
     store = store or S3ExportStore()
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     wanted = plan(app, body, _today(app, clock))
     orders, cursor = read_orders(app, wanted, body.cursor, EXPORT_PART_ROWS, max_reads=EXPORT_MAX_READS, page_size=None, repo=repo)
     export_id = new_id("exp")

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from chalicelib.core.clock import Clock, SystemClock, iso
+from chalicelib.core.clock import Clock, iso, process_clock
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import UpstreamFailed
 from chalicelib.tenancy.models import App
@@ -42,10 +42,10 @@ class FakeRefunds:
     """Records each refund as an item in the table (``fake_refund_pk``); fails for openids starting with ``refund-fail``."""
 
     def __init__(self, clock: Clock | None = None) -> None:
-        self.clock = clock or SystemClock()
+        self.clock = clock or process_clock()
 
     def refund(self, app: App, order_id: str, amount_fen: int, reference: str, *, openid: str) -> RefundResult:
-        from chalicelib.mall.store.after_sales import fake_refund
+        from chalicelib.payments.store import fake_refund
 
         if openid.startswith(FAIL_PREFIX):
             raise UpstreamFailed("The payment provider refused the refund (fake)")

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from chalicelib.core.clock import Clock, SystemClock, iso
+from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.errors import AlreadyDone, Conflict, IdempotencyMismatch, InsufficientPoints, NotFound, ValidationFailed
 from chalicelib.core.ids import member_id_for
 from chalicelib.core.models import Page
@@ -224,7 +224,7 @@ def _single(
 ) -> Outcome:
     """An effect on one member, once per (guard kind, reference) in the app."""
     _check_points(points)
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     member_id = member_id_for(app.app_id, openid)
     fp = fingerprint(entry_kind, openid, points)
     probe = GuardSpec(pk=keys.app_guard_pk(app.app_id, guard_kind, reference), sk=keys.GUARD_SK, result={})
@@ -329,7 +329,7 @@ def transfer(
     if credited <= 0:
         raise ValidationFailed("Too few points to convert at these rates", details=[{"field": "points", "problem": "converts to 0"}])
     repo = repo or PointsRepo()
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     source_member = member_id_for(source.app_id, openid)
     target_member = member_id_for(target.app_id, target_openid)
     fp = fingerprint("transfer", openid, target.app_id, target_openid, points)

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from chalicelib.core.clock import Clock, SystemClock, iso
+from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.table import keys
 from chalicelib.core.txn.unit import GuardSpec
 from chalicelib.points.engine import execute, expiry_index, local_day, new_entry_id
@@ -92,7 +92,7 @@ def run_expiry(
     repo: PointsRepo | None = None,
 ) -> JobRun:
     """Expire every member whose next expiry date is over in its app's time zone, however overdue."""
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     apps, index, repo = apps or AppsRepo(), index or ExpiryIndexRepo(), repo or PointsRepo()
     started, run = time.monotonic(), JobRun()
     for shard in range(keys.EXPIRY_SHARDS):
@@ -130,7 +130,7 @@ def run_reminders(
 ) -> JobRun:
     """Write "N points expire on D" for members whose next expiry is within ``days_ahead`` (once per date),
     and POST each new reminder, signed, to the app's reminder_webhook_url when it has one."""
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     notifier = notifier or default_notifier()
     apps, index, repo, outbox = apps or AppsRepo(), index or ExpiryIndexRepo(), repo or PointsRepo(), outbox or OutboxRepo()
     run = JobRun()
@@ -163,7 +163,7 @@ def outbox(
 
 def app_today(app: App, clock: Clock | None = None) -> str:
     """The app's current business day (the outbox is filed by it)."""
-    return local_day(app, (clock or SystemClock()).now()).isoformat()
+    return local_day(app, time_now(clock)).isoformat()
 
 
 def default_notifier() -> TenantNotifier:

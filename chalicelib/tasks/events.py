@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from chalicelib.core.clock import Clock, SystemClock, epoch, iso
+from chalicelib.core import hooks
+from chalicelib.core.clock import Clock, epoch, iso, time_now
 from chalicelib.core.errors import LimitReached, NotFound
+from chalicelib.core.hooks import PaymentReceived, PaymentVerdict
 from chalicelib.core.ids import member_id_for
 from chalicelib.core.table import keys
 from chalicelib.core.table.requests import RequestsRepo
 from chalicelib.core.txn.unit import DuplicateEffect, GuardSpec, VersionConflict, WebhookEventSpec
-from chalicelib.mall import fulfilment
 from chalicelib.points.engine import execute, new_entry_id
 from chalicelib.points.models import LedgerEntry, PointsProfile
 from chalicelib.points.store.points import Commit, PointsRepo, ProfileChange
@@ -121,13 +122,14 @@ def handle_payment(
     requests: RequestsRepo | None = None,
     clock: Clock | None = None,
 ) -> Handled:
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     spec = _spec(app, "payments", provider, event.id, event.type, raw, now)
     member_id = member_id_for(app.app_id, event.openid)
     if event.type == "payment.succeeded":
         # A Jifen mall order awaiting this payment is paid (and its workflow resumed) first; a wrong amount
         # or a cancelled order is recorded and nothing else. Then consumption tasks earn as for any payment.
-        if fulfilment.on_payment(app, event.order_id, event.amount_fen, event.paid_at, clock) is fulfilment.PaymentMatch.IGNORED:
+        verdicts = hooks.emit(PaymentReceived(app, event.order_id, event.amount_fen, event.paid_at, clock))
+        if PaymentVerdict.REFUSED in verdicts:
             return _record_only(spec, requests)
         candidates = [
             (task, consumption_points(task.definition, event))
@@ -222,7 +224,7 @@ def handle_ad(
     requests: RequestsRepo | None = None,
     clock: Clock | None = None,
 ) -> Handled:
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     spec = _spec(app, "ads", provider, event.id, event.type, raw, now)
     if event.type != "ad.completed":
         return _record_only(spec, requests)

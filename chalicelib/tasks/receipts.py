@@ -10,7 +10,7 @@ import secrets
 from typing import Any
 
 from chalicelib.core import aws
-from chalicelib.core.clock import Clock, SystemClock, iso
+from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import Conflict, LimitReached, NotFound, NotOnSale, UpstreamFailed, ValidationFailed
 from chalicelib.core.table import keys
@@ -38,7 +38,7 @@ def create(
     app: App, member_id: str, openid: str, task_id: str, body: ReceiptRequest, repo: ReceiptsRepo | None = None, clock: Clock | None = None
 ) -> tuple[Receipt, list[tuple[str, str]]]:
     """A receipt in state "uploading" and one presigned upload URL per image."""
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     task = _receipt_task(app, task_id)
     assert isinstance(task.definition, ReceiptTask)
     if not is_live(task.definition, now):
@@ -74,7 +74,7 @@ def submit(
 ) -> Receipt:
     """Uploaded → in review: starts the review execution (named by the receipt, so a retry starts nothing new)."""
     repo = repo or ReceiptsRepo()
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     receipt = get_own(app, member_id, receipt_id, repo)
     if receipt.task_id != task_id:
         raise NotFound("Receipt not found")
@@ -154,7 +154,7 @@ def apply_decision(
     from chalicelib.tenancy.store.apps import AppsRepo
 
     repo = repo or ReceiptsRepo()
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     app = (apps or AppsRepo()).get_cached(event["app_id"])
     receipt = repo.get(event["app_id"], event["receipt_id"])
     if app is None or receipt is None:
@@ -212,7 +212,7 @@ def apply_decision(
 
 def time_out(event: dict[str, Any], repo: ReceiptsRepo | None = None, clock: Clock | None = None) -> dict[str, Any]:
     """Step 2 on timeout (or when a decision could not be applied): the receipt ends rejected, with a reason."""
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     reason = str(event.get("reason") or TIMEOUT_REASON)
     (repo or ReceiptsRepo()).transition(
         event["app_id"], event["receipt_id"], ("submitted", "pending", "deciding"), "rejected", reason=reason, decided_at=iso(now)

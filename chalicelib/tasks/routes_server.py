@@ -12,6 +12,7 @@ from chalicelib.points.models import (
     GrowthResult,
     LevelOut,
 )
+from chalicelib.tasks import growth as member_growth
 
 server = Api(__name__, tag="server")
 
@@ -29,7 +30,7 @@ server = Api(__name__, tag="server")
 def add_growth() -> Response:
     body = parse_body(GrowthRequest)
     app = current_app_caller().app
-    outcome, growth = levels.add_growth(app, body.openid, body.task_id, body.reference)
+    outcome, growth = member_growth.add_growth(app, body.openid, body.task_id, body.reference)
     level = levels.level_for(levels.cached_ladder(app), growth)
     return ok(
         GrowthResult(

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
 
-from chalicelib.core.clock import Clock, SystemClock, epoch, iso
+from chalicelib.core.clock import Clock, epoch, iso, time_now
 from chalicelib.core.errors import AlreadyDone, LimitReached, NotFound, NotOnSale, ValidationFailed
 from chalicelib.core.table import keys
 from chalicelib.core.table.config import ConfigDoc, ConfigRepo
@@ -40,7 +40,7 @@ def _task(doc: ConfigDoc) -> Task:
 
 def create_task(app: App, definition: TaskDefinition, repo: ConfigRepo | None = None, clock: Clock | None = None) -> Task:
     task_id = f"task_{secrets.token_hex(6)}"
-    now = iso((clock or SystemClock()).now())
+    now = iso(time_now(clock))
     version = (repo or tasks_repo()).put(app.app_id, task_id, definition.model_dump_json(), now, None)
     return Task(task_id=task_id, version=version, updated_at=now, definition=definition)
 
@@ -52,7 +52,7 @@ def replace_task(
     current = get_task(app, task_id, repo)
     if current.definition.template != definition.template:
         raise ValidationFailed("A task's template cannot change", details=[{"field": "task.template", "problem": "fixed once created"}])
-    now = iso((clock or SystemClock()).now())
+    now = iso(time_now(clock))
     version = repo.put(app.app_id, task_id, definition.model_dump_json(), now, expected_version)
     return Task(task_id=task_id, version=version, updated_at=now, definition=definition)
 
@@ -149,7 +149,7 @@ class TaskProgress:
 def member_tasks(app: App, member_id: str, points_repo: PointsRepo | None = None, clock: Clock | None = None) -> list[TaskProgress]:
     """Live tasks with this member's completions in the current cycle (all counters in one query)."""
     repo = points_repo or PointsRepo()
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     live = [task for task in cached_tasks(app) if is_live(task.definition, now)]
     counts = repo.counters(keys.member_pk(app.app_id, member_id), keys.counter_sk("task#", "")[:-1]) if live else {}
     result = []
@@ -211,7 +211,7 @@ def checkin(
     With an Idempotency-Key, a retry of the same check-in returns the first outcome (applied False)
     instead of ALREADY_DONE.
     """
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     task = next((t for t in cached_tasks(app) if t.definition.template == "daily_checkin" and is_live(t.definition, now)), None)
     if task is None or not isinstance(task.definition, CheckinTask):
         raise NotOnSale("There is no check-in task right now")
@@ -267,7 +267,7 @@ def complete(
     clock: Clock | None = None,
 ) -> Outcome:
     """K3 completion of a self-reported task (browse, add friend, join group, festival)."""
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     task = next((t for t in cached_tasks(app) if t.task_id == task_id), None)
     if task is None:
         raise NotFound("Task not found")
@@ -317,7 +317,7 @@ def _hook(
     app: App, member_id: str, template: str, reference: str, accept: Any, repo: PointsRepo | None, clock: Clock | None
 ) -> list[Outcome]:
     """Credit every live task of a template once per reference (and within its cycle limit)."""
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     outcomes = []
     for task in live_tasks(app, template, now, accept):
         guard = GuardSpec(pk=keys.app_guard_pk(app.app_id, f"hook-{task.task_id}", reference), sk=keys.GUARD_SK, result={})
@@ -362,7 +362,7 @@ def birthday_bonus(
     app: App, member_id: str, birthday: str | None, repo: PointsRepo | None = None, clock: Clock | None = None
 ) -> list[Outcome]:
     """On the member's birthday (app-local), birthday tasks pay once a year."""
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     if not birthday:
         return []
     today = local_day(app, now)
@@ -386,7 +386,7 @@ def on_invited(
     """
     if inviter_id is None or inviter_id == invitee_id:
         return None
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     live = live_tasks(app, "invite", now)
     task = live[0] if live else None
     guard = GuardSpec(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from chalicelib.core.auth import tokens
 from chalicelib.core.auth.passwords import hash_password, verify_password
-from chalicelib.core.clock import Clock, SystemClock, epoch, iso
+from chalicelib.core.clock import Clock, epoch, iso, time_now
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import NotFound, Unauthorized
 from chalicelib.core.ids import new_id
@@ -37,7 +37,7 @@ def create_tenant(
     clock: Clock | None = None,
 ) -> Tenant:
     repo = repo or AccountsRepo()
-    now = iso((clock or SystemClock()).now())
+    now = iso(time_now(clock))
     tenant = Tenant(tenant_id=tenant_id, name=name, created_at=now)
     owner = Operator(tenant_id=tenant_id, username=owner_username, role=Role.OWNER, created_at=now, password_hash=_hash(owner_password))
     repo.create_tenant_with_owner(tenant, owner)
@@ -56,7 +56,7 @@ def create_operator(tenant_id: str, body: CreateOperatorRequest, repo: AccountsR
         tenant_id=tenant_id,
         username=body.username,
         role=body.role,
-        created_at=iso((clock or SystemClock()).now()),
+        created_at=iso(time_now(clock)),
         password_hash=_hash(body.password),
     )
     (repo or AccountsRepo()).create_operator(operator)
@@ -77,7 +77,7 @@ def login_operator(
         raise Unauthorized("Wrong tenant, username or password")
     ttl = settings.operator_token_ttl_seconds
     claims = {"sub": operator.username, "ten": tenant_id, "role": operator.role.value}
-    token = tokens.issue(key, "operator", claims, epoch((clock or SystemClock()).now()), ttl)
+    token = tokens.issue(key, "operator", claims, epoch(time_now(clock)), ttl)
     return IssuedToken(token=token, expires_in=ttl, tenant_id=tenant_id, role=operator.role)
 
 
@@ -87,7 +87,7 @@ def create_store(tenant_id: str, body: CreateStoreRequest, repo: AccountsRepo | 
         tenant_id=tenant_id,
         name=body.name,
         address=body.address,
-        created_at=iso((clock or SystemClock()).now()),
+        created_at=iso(time_now(clock)),
     )
     (repo or AccountsRepo()).create_store(store)
     return store
@@ -113,7 +113,7 @@ def create_verifier(
         store_id=store_id,
         tenant_id=tenant_id,
         username=body.username,
-        created_at=iso((clock or SystemClock()).now()),
+        created_at=iso(time_now(clock)),
         password_hash=_hash(body.password),
     )
     repo.create_verifier(verifier)
@@ -130,5 +130,5 @@ def login_verifier(
         raise Unauthorized("Wrong store, username or password")
     ttl = settings.verifier_token_ttl_seconds
     claims = {"sub": verifier.username, "ten": verifier.tenant_id, "store": store_id}
-    token = tokens.issue(key, "verifier", claims, epoch((clock or SystemClock()).now()), ttl)
+    token = tokens.issue(key, "verifier", claims, epoch(time_now(clock)), ttl)
     return IssuedToken(token=token, expires_in=ttl, tenant_id=verifier.tenant_id, store_id=store_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.core.clock import Clock, SystemClock, epoch, iso
+from chalicelib.core.clock import Clock, epoch, iso, time_now
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.ids import new_id, new_secret
@@ -38,7 +38,7 @@ class RotatedSecrets:
 def create_app(
     tenant_id: str, body: CreateAppRequest, repo: AppsRepo | None = None, clock: Clock | None = None, app_id: str | None = None
 ) -> CreatedApp:
-    now = iso((clock or SystemClock()).now())
+    now = iso(time_now(clock))
     app = App(
         app_id=app_id or new_id("app"),
         tenant_id=tenant_id,
@@ -99,7 +99,7 @@ def update_app(tenant_id: str, app_id: str, body: UpdateAppRequest, repo: AppsRe
         changes["expiry_policy"] = {"type": body.expiry_policy.type, "n": body.expiry_policy.n}
     if "login_mode" in changes:
         changes["login_mode"] = current.login_mode.value
-    updated_at = iso((clock or SystemClock()).now())
+    updated_at = iso(time_now(clock))
     return repo.update(app_id, tenant_id, changes, updated_at, expected_version=body.version)
 
 
@@ -111,7 +111,7 @@ def rotate_secrets(
     current = repo.get_secrets(app_id)
     if current is None or current.tenant_id != tenant_id:
         raise NotFound("App not found")
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     grace = get_settings().secret_rotation_grace_seconds
     until = epoch(now) + grace if grace > 0 else None
     rotated: dict[str, Secret] = {

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chalicelib.core import hooks
 from chalicelib.core.auth import tokens
-from chalicelib.core.clock import Clock, SystemClock, epoch, iso
+from chalicelib.core.clock import Clock, epoch, iso, time_now
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import NotFound, Unauthorized, ValidationFailed
+from chalicelib.core.hooks import MemberLoggedIn
 from chalicelib.core.ids import invite_code_for, member_id_for
-from chalicelib.tasks import tasks
 from chalicelib.tenancy.login_callback import FakeLoginCallback, HttpLoginCallback, LoginCallback
 from chalicelib.tenancy.models import App, LoginMode, Member, MemberLoginRequest
 from chalicelib.tenancy.store.apps import AppsRepo
@@ -40,7 +41,7 @@ def login(
     clock: Clock | None = None,
 ) -> MemberSession:
     apps = apps or AppsRepo()
-    now = (clock or SystemClock()).now()
+    now = time_now(clock)
     app = apps.get_cached(body.app_id)
     secrets = apps.get_secrets_cached(body.app_id) if app else None
     if app is None or secrets is None:
@@ -59,16 +60,13 @@ def login(
     member_id = member_id_for(app.app_id, openid)
     code = invite_code_for(member_id)
     member, created = members.record_login(app.app_id, member_id, openid, iso(now), body.device_id, nickname, birthday, code)
-    if created:
-        if not members.put_invite_code(app.app_id, code, member_id):
-            # two members' short codes collided (40 bits): this one gets a longer code
-            code = invite_code_for(member_id, length=16)
-            members.put_invite_code(app.app_id, code, member_id)
-            members.set_invite_code(app.app_id, member_id, code)
-        if invite_code:
-            tasks.on_invited(app, member_id, invite_code, members.member_for_invite_code(app.app_id, invite_code), clock=clock)
-    if birthday:
-        tasks.birthday_bonus(app, member_id, birthday, clock=clock)
+    if created and not members.put_invite_code(app.app_id, code, member_id):
+        # two members' short codes collided (40 bits): this one gets a longer code
+        code = invite_code_for(member_id, length=16)
+        members.put_invite_code(app.app_id, code, member_id)
+        members.set_invite_code(app.app_id, member_id, code)
+    inviter_id = members.member_for_invite_code(app.app_id, invite_code) if created and invite_code else None
+    hooks.emit(MemberLoggedIn(app, member_id, created, invite_code if created else None, inviter_id, birthday, clock))
     ttl = get_settings().member_token_ttl_seconds
     claims_out = {"sub": member.member_id, "ten": app.tenant_id, "app": app.app_id, "oid": openid, "dev": body.device_id}
     token = tokens.issue(key, "member", claims_out, epoch(now), ttl)

@@ -20,9 +20,9 @@ from moto import mock_aws
 
 from chalicelib.core.auth import tokens
 from chalicelib.core.table import schema
+from chalicelib.core.table.cache import config_cache
 from chalicelib.core.table.cursors import encode_cursor
 from chalicelib.tenancy import accounts
-from chalicelib.tenancy.store.apps import config_cache
 from tests.conftest import OWNER, bearer, call, table_items
 from tests.support import login_token
 

@@ -14,16 +14,16 @@ import boto3
 import pytest
 
 from chalicelib.core import aws
-from chalicelib.core.clock import FixedClock, epoch
+from chalicelib.core.clock import FixedClock, epoch, use_clock
 from chalicelib.core.config import get_settings
 from chalicelib.core.table import keys, schema
+from chalicelib.core.table.cache import config_cache
 from chalicelib.core.table.dynamo import transaction
 from chalicelib.mall import codes
 from chalicelib.mall import jobs as job
 from chalicelib.mall.models.codes import ImportTarget
 from chalicelib.mall.store.codes import CodesRepo, issued_write
 from chalicelib.mall.store.items import GoodsItem
-from chalicelib.tenancy.store.apps import config_cache
 from tests.conftest import bearer, call, table_items
 
 OWNER = ("owner", "owner-password-1")
@@ -209,7 +209,7 @@ def test_summary_counts_issued_codes_from_the_sharded_counters(world: World) -> 
 def later(minutes: int) -> Any:
     """The logic's clock, moved on (past the lease a crashed attempt keeps for a few seconds)."""
     at = datetime.now(UTC) + timedelta(minutes=minutes)
-    return patch("chalicelib.mall.codes.SystemClock", lambda: FixedClock(at))
+    return use_clock(FixedClock(at))
 
 
 @pytest.mark.parametrize("crash_in", ["write_codes", "commit_chunk", "save_progress"])

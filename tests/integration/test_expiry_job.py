@@ -15,12 +15,13 @@ import pytest
 from chalicelib.core.clock import FixedClock
 from chalicelib.core.ids import member_id_for
 from chalicelib.core.table import keys, schema
+from chalicelib.core.table.cache import config_cache
 from chalicelib.points import engine as points
 from chalicelib.points import expiry_jobs
 from chalicelib.points.models import PointsProfile
 from chalicelib.points.store.points import PointsRepo
 from chalicelib.tenancy.models import App
-from chalicelib.tenancy.store.apps import AppsRepo, config_cache
+from chalicelib.tenancy.store.apps import AppsRepo
 from chalicelib.tenancy.store.members import MembersRepo
 from tests.conftest import bearer, call
 from tests.support import login_token, server_headers

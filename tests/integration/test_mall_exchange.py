@@ -197,8 +197,8 @@ def test_not_on_sale_offline_not_started_ended_expired(api: Any, tenant: Tenant,
 
 
 def test_a_stale_cached_listing_is_decided_again_by_the_transaction(api: Any, tenant: Tenant, buyer: str) -> None:
+    from chalicelib.core.table.cache import config_cache
     from chalicelib.mall.store.listings import ListingsRepo
-    from chalicelib.tenancy.store.apps import config_cache
 
     # Given a listing this Lambda has cached as online
     listing = listing_for(api, tenant, quantity=5, goods=create_goods(api, tenant, total=5, **LINK))
@@ -216,8 +216,8 @@ def test_a_stale_cached_listing_is_decided_again_by_the_transaction(api: Any, te
 
 
 def test_an_edited_price_applies_to_the_next_exchange_even_from_a_stale_cache(api: Any, tenant: Tenant, buyer: str) -> None:
+    from chalicelib.core.table.cache import config_cache
     from chalicelib.mall.store.listings import ListingsRepo
-    from chalicelib.tenancy.store.apps import config_cache
 
     listing = listing_for(api, tenant, quantity=5, goods=create_goods(api, tenant, total=5, **LINK))
     stale = ListingsRepo().all_cached(tenant.app_id)

@@ -19,11 +19,12 @@ from chalicelib.core.clock import FixedClock
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import Conflict
 from chalicelib.core.table import schema
+from chalicelib.core.table.cache import config_cache
 from chalicelib.mall import pages
 from chalicelib.mall.models.pages import PageVersion
 from chalicelib.mall.store.pages import PagesRepo
 from chalicelib.tenancy import accounts
-from chalicelib.tenancy.store.apps import AppsRepo, config_cache
+from chalicelib.tenancy.store.apps import AppsRepo
 from tests.conftest import Tenant, bearer, call, table_items
 from tests.support_mall import listing_for, member_token
 

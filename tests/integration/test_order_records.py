@@ -21,15 +21,15 @@ import pytest
 import requests
 from moto import mock_aws
 
-from chalicelib.core.clock import FixedClock
+from chalicelib.core.clock import FixedClock, use_clock
 from chalicelib.core.config import get_settings
 from chalicelib.core.ids import member_id_for
 from chalicelib.core.table import schema
+from chalicelib.core.table.cache import config_cache
 from chalicelib.core.table.dynamo import transaction
 from chalicelib.mall import records
 from chalicelib.mall.models.catalog import Fulfilment, Order
 from chalicelib.mall.store.orders import order_put
-from chalicelib.tenancy.store.apps import config_cache
 from tests.conftest import OWNER, Tenant, bearer, call
 from tests.support_mall import allocate, create_goods, exchange, grant, list_item, member_token
 
@@ -202,7 +202,7 @@ def world() -> Iterator[World]:
                 ("carol-0303", "carol", coupon, "2026-03-02T16:00:00Z", {}),
                 ("alice-mug-0303", "alice", mug, "2026-03-03T09:00:00Z", {"address": CAROL_ADDRESS}),
             ]
-            with patch("chalicelib.mall.exchange.SystemClock", lambda: clock):
+            with use_clock(clock):
                 for label, openid, listing, when, extra in placed:
                     clock.at = at(when)
                     response = exchange(api, tokens[openid], listing["listing_id"], **extra)
@@ -212,7 +212,7 @@ def world() -> Iterator[World]:
             world.orders["dave-cdk"] = _seed_cdk_order(acme, "dave", "2026-03-04T01:00:00Z").model_dump(mode="json")
             world.orders["dave-token"] = {"token": tokens["dave"]}
             # "today" for the list's default day: local 2026-03-02 (10:00 in Shanghai)
-            with patch("chalicelib.mall.records.SystemClock", lambda: FixedClock(at("2026-03-02T02:00:00Z"))):
+            with use_clock(FixedClock(at("2026-03-02T02:00:00Z"))):
                 yield world
         config_cache().clear()
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chalicelib.core.table import schema
-from chalicelib.tenancy.store.apps import config_cache
+from chalicelib.core.table.cache import config_cache
 from tests.conftest import bearer, call, table_items
 from tests.support import dumps, login_token, server_headers
 

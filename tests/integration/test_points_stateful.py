@@ -20,6 +20,7 @@ from chalicelib.core.clock import FixedClock
 from chalicelib.core.errors import InsufficientPoints
 from chalicelib.core.ids import member_id_for
 from chalicelib.core.table import schema
+from chalicelib.core.table.cache import config_cache
 from chalicelib.points import engine as points
 from chalicelib.points import expiry_jobs
 from chalicelib.points.expiry import expiring
@@ -27,7 +28,6 @@ from chalicelib.points.models import LedgerEntry
 from chalicelib.points.store.points import PointsRepo
 from chalicelib.tenancy import accounts, apps
 from chalicelib.tenancy.models import App, CreateAppRequest, ExpiryPolicy
-from chalicelib.tenancy.store.apps import config_cache
 from chalicelib.tenancy.store.members import MembersRepo
 
 ZONE = ZoneInfo("Asia/Shanghai")

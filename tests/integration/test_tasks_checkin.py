@@ -17,10 +17,11 @@ from chalicelib.core.clock import FixedClock
 from chalicelib.core.errors import AlreadyDone
 from chalicelib.core.ids import invite_code_for, member_id_for
 from chalicelib.core.table import keys, schema
+from chalicelib.core.table.cache import config_cache
 from chalicelib.points.store.points import PointsRepo
 from chalicelib.tasks import tasks
 from chalicelib.tenancy.models import App
-from chalicelib.tenancy.store.apps import AppsRepo, config_cache
+from chalicelib.tenancy.store.apps import AppsRepo
 from tests.conftest import bearer, call, table_items
 from tests.support import login_token
 

@@ -94,8 +94,8 @@ def per_action(rows: list[dict[str, Any]]) -> None:
     from moto import mock_aws
 
     from chalicelib.core.table import schema
+    from chalicelib.core.table.cache import config_cache
     from chalicelib.tenancy import accounts
-    from chalicelib.tenancy.store.apps import config_cache
     from tests.conftest import bearer, call
     from tests.support import dumps, login_token, server_headers, webhook_headers
 
@@ -249,11 +249,11 @@ def expiry_throughput(members: int) -> dict[str, Any]:
     from chalicelib.core.clock import FixedClock
     from chalicelib.core.ids import member_id_for
     from chalicelib.core.table import schema
+    from chalicelib.core.table.cache import config_cache
     from chalicelib.points import engine as points
     from chalicelib.points import expiry_jobs
     from chalicelib.tenancy import accounts, apps
     from chalicelib.tenancy.models import CreateAppRequest, ExpiryPolicy
-    from chalicelib.tenancy.store.apps import config_cache
     from chalicelib.tenancy.store.members import MembersRepo
 
     with mock_aws():

@@ -8,18 +8,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
+from chalicelib.core import hooks
 from chalicelib.core.auth import nonce as request_guard
 from chalicelib.core.auth import signatures, tokens
 from chalicelib.core.auth.signing_key import signing_key
-from chalicelib.core.clock import Clock, SystemClock, epoch
+from chalicelib.core.clock import Clock, epoch, time_now
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import Forbidden, NotFound, Unauthorized
 from chalicelib.core.models import Role
 from chalicelib.core.table.requests import RequestsRepo
-from chalicelib.tenancy.models import App
-from chalicelib.tenancy.store.apps import AppsRepo
+
+
+class AppDirectory(Protocol):
+    """What authentication needs to know of apps (tenancy provides it as the "apps" service)."""
+
+    def get_cached(self, app_id: str) -> Any: ...
+
+    def get_secrets_cached(self, app_id: str) -> Any: ...
+
+
+def _apps() -> AppDirectory:
+    directory: AppDirectory = hooks.provided("apps")()
+    return directory
 
 
 class AuthKind(Enum):
@@ -86,7 +98,7 @@ class AppPrincipal:
     """
 
     tenant_id: str
-    app: App
+    app: Any  # the tenancy domain's App
     event: Any = None
     ignored: bool = False
 
@@ -116,11 +128,11 @@ def _bearer(headers: Mapping[str, str]) -> str:
 def authenticate(
     rule: AuthRule,
     creds: Credentials,
-    apps: AppsRepo | None = None,
+    apps: AppDirectory | None = None,
     requests: RequestsRepo | None = None,
     clock: Clock | None = None,
 ) -> Principal:
-    now = epoch((clock or SystemClock()).now())
+    now = epoch(time_now(clock))
     if rule.kind is AuthKind.PUBLIC:
         return None
     if rule.kind is AuthKind.MEMBER:
@@ -138,11 +150,11 @@ def authenticate(
         claims = tokens.verify(signing_key(), "verifier", _bearer(creds.headers), now)
         return VerifierPrincipal(tenant_id=claims["ten"], store_id=claims["store"], username=claims["sub"])
     if rule.kind is AuthKind.SERVER:
-        return _authenticate_server(creds, apps or AppsRepo(), requests or RequestsRepo(), now)
-    return _authenticate_webhook(creds, apps or AppsRepo(), now)
+        return _authenticate_server(creds, apps or _apps(), requests or RequestsRepo(), now)
+    return _authenticate_webhook(creds, apps or _apps(), now)
 
 
-def _authenticate_server(creds: Credentials, apps: AppsRepo, requests: RequestsRepo, now: int) -> AppPrincipal:
+def _authenticate_server(creds: Credentials, apps: AppDirectory, requests: RequestsRepo, now: int) -> AppPrincipal:
     headers = creds.headers
     app_id = headers.get("x-jifen-app") or ""
     timestamp = headers.get("x-jifen-timestamp") or ""
@@ -177,7 +189,7 @@ def spend_pending_nonce(requests: RequestsRepo | None = None) -> None:
 PAYMENT_PROVIDERS = frozenset({"wechatpay", "douyin"})
 
 
-def _authenticate_webhook(creds: Credentials, apps: AppsRepo, now: int) -> AppPrincipal:
+def _authenticate_webhook(creds: Credentials, apps: AppDirectory, now: int) -> AppPrincipal:
     app_id = creds.path_params.get("app_id", "")
     provider = creds.path_params.get("provider", "")
     if provider in PAYMENT_PROVIDERS and creds.path.startswith("/v1/webhooks/payments/"):
@@ -195,23 +207,17 @@ def _authenticate_webhook(creds: Credentials, apps: AppsRepo, now: int) -> AppPr
     return AppPrincipal(tenant_id=app.tenant_id, app=app)
 
 
-def _authenticate_provider(creds: Credentials, apps: AppsRepo, app_id: str, provider: str, now: int) -> AppPrincipal:
-    """WeChat Pay / Douyin: the adapter verifies the provider's signature before it parses anything."""
-    from chalicelib.payments import providers
-    from chalicelib.payments.adapter import DouyinConfig, UnsupportedEvent
-    from chalicelib.payments.douyin import Douyin
-    from chalicelib.payments.wechatpay import WechatPay
-    from chalicelib.tasks import events as webhooks
+def _authenticate_provider(creds: Credentials, apps: AppDirectory, app_id: str, provider: str, now: int) -> AppPrincipal:
+    """WeChat Pay / Douyin: the provider's adapter verifies its signature before anything is parsed.
 
+    The verifier is the "payment_webhooks" service (the tasks domain provides it: it knows the app's
+    provider configuration and how to find who paid for an order).
+    """
     app = apps.get_cached(app_id) if len(app_id) <= 64 else None
-    config = providers.cached(app, provider) if app else None
-    if app is None or config is None:
+    if app is None:
         raise NotFound(f"Webhook provider '{provider}' is not configured for this app")
-    lookup = webhooks.openid_lookup(app)
-    adapter = Douyin(config, lookup) if isinstance(config, DouyinConfig) else WechatPay(config, lookup)
-    headers = {name.lower(): value for name, value in creds.headers.items()}
-    try:
-        event = adapter.parse(headers, creds.body, now, get_settings().signature_window_seconds)
-    except UnsupportedEvent:
-        return AppPrincipal(tenant_id=app.tenant_id, app=app, ignored=True)
-    return AppPrincipal(tenant_id=app.tenant_id, app=app, event=event)
+    verified = hooks.provided("payment_webhooks")(app, provider, creds.headers, creds.body, now, get_settings().signature_window_seconds)
+    if verified is None:
+        raise NotFound(f"Webhook provider '{provider}' is not configured for this app")
+    event, ignored = verified
+    return AppPrincipal(tenant_id=app.tenant_id, app=app, event=event, ignored=ignored)

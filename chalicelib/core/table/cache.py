@@ -1,4 +1,4 @@
-"""Helpers every repository uses: cursors, condition failures, a short-lived config cache."""
+"""A short-lived per-container cache of configuration (apps, tasks, listings, pages)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from typing import Any
+
+from chalicelib.core.config import get_settings
 
 
 class TTLCache:
@@ -37,3 +39,13 @@ class TTLCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+
+_cache: TTLCache | None = None
+
+
+def config_cache() -> TTLCache:
+    global _cache
+    if _cache is None:
+        _cache = TTLCache(get_settings().config_cache_seconds)
+    return _cache

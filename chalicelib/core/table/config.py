@@ -6,9 +6,9 @@ from pynamodb.exceptions import DeleteError, PutError
 
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.table import keys
+from chalicelib.core.table.cache import config_cache
 from chalicelib.core.table.dynamo import condition_failed
 from chalicelib.core.table.items import ConfigItem
-from chalicelib.tenancy.store.apps import config_cache
 
 
 class ConfigDoc:

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import UpdateError
 
 from chalicelib.core.models import Page
 from chalicelib.core.table import keys
@@ -32,16 +32,6 @@ class RefundReviewItem(BaseItem):
     status = UnicodeAttribute()
     document = UnicodeAttribute()  # the rest of the review (validated by models.after_sales.RefundReview)
     task_token = UnicodeAttribute(null=True)
-
-
-class FakeRefundItem(BaseItem):
-    app_id = UnicodeAttribute()
-    reference = UnicodeAttribute()
-    order_id = UnicodeAttribute()
-    amount_fen = NumberAttribute()
-    refund_id = UnicodeAttribute()
-    refunded_at = UnicodeAttribute()
-    calls = NumberAttribute()
 
 
 def _document(review: RefundReview) -> str:
@@ -137,37 +127,3 @@ class RefundReviewsRepo:
         result = RefundReviewItem.gsi2.query(pk, limit=limit, last_evaluated_key=decode_cursor(cursor, expect={"GSI2PK": pk}))
         items = [_review(item) for item in result if isinstance(item, RefundReviewItem)]
         return Page[RefundReview](items=items, cursor=encode_cursor(result.last_evaluated_key))
-
-
-# --- the local fake refund provider ----------------------------------------------------------------
-
-
-def fake_refund(app_id: str, reference: str, order_id: str, amount_fen: int, refund_id: str, at: str) -> dict[str, Any]:
-    """Record a refund once per reference; a repeated call returns the first record (its ``calls`` counted)."""
-    pk = keys.fake_refund_pk(app_id, reference)
-    item = FakeRefundItem(
-        PK=pk,
-        SK=keys.FAKE_REFUND_SK,
-        kind="fake_refund",
-        app_id=app_id,
-        reference=reference,
-        order_id=order_id,
-        amount_fen=amount_fen,
-        refund_id=refund_id,
-        refunded_at=at,
-        calls=1,
-    )
-    try:
-        item.save(condition=FakeRefundItem.PK.does_not_exist())
-    except PutError as exc:
-        if not condition_failed(exc):
-            raise
-        item = FakeRefundItem(PK=pk, SK=keys.FAKE_REFUND_SK)
-        item.update(actions=[FakeRefundItem.calls.add(1)])  # update() refreshes the item with what is stored
-    return {
-        "refund_id": item.refund_id,
-        "order_id": item.order_id,
-        "amount_fen": int(item.amount_fen),
-        "refunded_at": item.refunded_at,
-        "calls": int(item.calls),
-    }

@@ -16,11 +16,11 @@ from pynamodb.exceptions import TransactWriteError
 from chalicelib.core.errors import Conflict
 from chalicelib.core.stock import _shard, _shard_actions, split
 from chalicelib.core.table import keys
+from chalicelib.core.table.cache import config_cache
 from chalicelib.core.table.dynamo import cancellation_reasons, transaction
 from chalicelib.core.table.items import CounterItem
 from chalicelib.mall.models.catalog import Allocation, Listing
 from chalicelib.mall.store.items import AllocationItem, GoodsItem
-from chalicelib.tenancy.store.apps import config_cache
 
 # --- allocations and stock shards (G2) -------------------------------------------------------------
 

@@ -14,11 +14,11 @@ from pynamodb.exceptions import UpdateError
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.models import Page
 from chalicelib.core.table import keys
+from chalicelib.core.table.cache import config_cache
 from chalicelib.core.table.cursors import decode_cursor, encode_cursor
 from chalicelib.core.table.dynamo import condition_failed
 from chalicelib.mall.models.catalog import Goods
 from chalicelib.mall.store.items import GoodsItem
-from chalicelib.tenancy.store.apps import config_cache
 
 # --- goods (G1) ------------------------------------------------------------------------------------
 

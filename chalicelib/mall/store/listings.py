@@ -14,10 +14,10 @@ from pynamodb.exceptions import TransactWriteError
 from chalicelib.core.errors import Conflict
 from chalicelib.core.stock import _shard, listing_gate
 from chalicelib.core.table import keys
+from chalicelib.core.table.cache import config_cache
 from chalicelib.core.table.dynamo import cancellation_reasons, transaction
 from chalicelib.core.table.items import ConfigItem
 from chalicelib.mall.models.catalog import Listing
-from chalicelib.tenancy.store.apps import config_cache
 
 # --- listings (G3) ---------------------------------------------------------------------------------
 

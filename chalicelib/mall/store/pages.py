@@ -16,11 +16,11 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from chalicelib.core.errors import Conflict
 from chalicelib.core.models import Page
 from chalicelib.core.table import keys
+from chalicelib.core.table.cache import config_cache
 from chalicelib.core.table.cursors import decode_cursor, encode_cursor
 from chalicelib.core.table.dynamo import cancellation_reasons, condition_failed, transaction
 from chalicelib.core.table.items import ConfigItem
 from chalicelib.mall.models.pages import Draft, PageLayout, PageVersion
-from chalicelib.tenancy.store.apps import config_cache
 
 _DRAFT, _VERSION, _LIVE, _PREVIEW = "pagedraft", "pagever", "pagepub", "pagepreview"
 

@@ -7,24 +7,14 @@ from typing import Any
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
-from chalicelib.core.config import get_settings
 from chalicelib.core.errors import AlreadyExists, Conflict
 from chalicelib.core.models import Page
 from chalicelib.core.table import keys
-from chalicelib.core.table.cache import TTLCache
+from chalicelib.core.table.cache import config_cache
 from chalicelib.core.table.cursors import decode_cursor, encode_cursor
 from chalicelib.core.table.dynamo import condition_failed, transaction
 from chalicelib.tenancy.models import App, AppSecrets, ExpiryPolicy, LoginMode, Secret
 from chalicelib.tenancy.store.items import AppItem, AppSecretsItem, ExpiryPolicyAttribute, SecretAttribute
-
-_cache: TTLCache | None = None
-
-
-def config_cache() -> TTLCache:
-    global _cache
-    if _cache is None:
-        _cache = TTLCache(get_settings().config_cache_seconds)
-    return _cache
 
 
 def _app(item: AppItem) -> App:
