@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from chalicelib.core import hooks
+from chalicelib.core import hooks, stock
 from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.errors import Conflict, IdempotencyMismatch, NotFound, NotOnSale, SoldOut, ValidationFailed
 from chalicelib.core.hooks import MallExchanged
 from chalicelib.core.ids import member_id_for
 from chalicelib.core.models import Page
-from chalicelib.core.stock import stock_write
 from chalicelib.core.table import keys
 from chalicelib.core.txn.unit import ConditionRefused, CounterSpec, GuardSpec, Write
 from chalicelib.mall.listings import Offer, _offer, why_not_on_sale
@@ -325,7 +324,7 @@ def _plan(
         profile = profiles[0]
         gate = (allocation.version, listing.listing_id, listing.version)
         writes: list[Write] = [
-            stock_write(app.app_id, allocation.allocation_id, shard, -part, gate=gate) for shard, part in attempt.shards.items()
+            stock.take_or_put(app.app_id, allocation.allocation_id, shard, -part, gated=gate) for shard, part in attempt.shards.items()
         ]
         writes += order_put(order)
         if status == "completed" and goods.category == "cdk":

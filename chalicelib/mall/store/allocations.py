@@ -13,8 +13,8 @@ from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
 
+from chalicelib.core import stock
 from chalicelib.core.errors import Conflict
-from chalicelib.core.stock import _shard, _shard_actions, split
 from chalicelib.core.table import keys
 from chalicelib.core.table.cache import config_cache
 from chalicelib.core.table.dynamo import cancellation_reasons, transaction
@@ -86,8 +86,8 @@ class AllocationsRepo:
             ),
             condition=AllocationItem.PK.does_not_exist(),
         )
-        for shard, part in split(allocation.quantity, allocation.shards).items():
-            tx.update(_shard(allocation.app_id, allocation.allocation_id, shard), actions=_shard_actions(part, 1))
+        for shard, part in stock.split(allocation.quantity, allocation.shards).items():
+            tx.update(stock.shard_item(allocation.app_id, allocation.allocation_id, shard), actions=stock.shard_actions(part, 1))
         self._commit(tx, "Not enough unallocated stock of these goods")
 
     def get(self, app_id: str, allocation_id: str, *, consistent: bool = False) -> Allocation | None:
@@ -127,7 +127,9 @@ class AllocationsRepo:
             ],
         )
         for shard in range(allocation.shards):
-            tx.update(_shard(allocation.app_id, allocation.allocation_id, shard), actions=_shard_actions(0, expected_version + 1))
+            tx.update(
+                stock.shard_item(allocation.app_id, allocation.allocation_id, shard), actions=stock.shard_actions(0, expected_version + 1)
+            )
         self._commit(tx, "The allocation was changed by someone else; read it again")
         self._forget(allocation.app_id, allocation.allocation_id)
 
@@ -140,8 +142,11 @@ class AllocationsRepo:
             condition=GoodsItem.PK.exists() & (GoodsItem.available >= quantity),
         )
         self._versioned(tx, allocation, [AllocationItem.quantity.add(quantity), AllocationItem.updated_at.set(at)])
-        for shard, part in split(quantity, allocation.shards).items():
-            tx.update(_shard(allocation.app_id, allocation.allocation_id, shard), actions=_shard_actions(part, allocation.version + 1))
+        for shard, part in stock.split(quantity, allocation.shards).items():
+            tx.update(
+                stock.shard_item(allocation.app_id, allocation.allocation_id, shard),
+                actions=stock.shard_actions(part, allocation.version + 1),
+            )
         self._commit(tx, "Not enough unallocated stock of these goods (or the allocation changed; read it again)")
         self._forget(allocation.app_id, allocation.allocation_id)
 
@@ -159,55 +164,22 @@ class AllocationsRepo:
             part = parts.get(shard, 0)
             condition = CounterItem.n >= part if part else None
             tx.update(
-                _shard(allocation.app_id, allocation.allocation_id, shard),
-                actions=_shard_actions(-part, allocation.version + 1),
+                stock.shard_item(allocation.app_id, allocation.allocation_id, shard),
+                actions=stock.shard_actions(-part, allocation.version + 1),
                 condition=condition,
             )
         self._commit(tx, "The stock changed while returning it; read it again")
         self._forget(allocation.app_id, allocation.allocation_id)
 
-    def _shards(self, app_id: str, allocation_id: str, shards: int, *, consistent: bool) -> dict[int, dict[str, Any]]:
-        """Every shard's raw item (one BatchGetItem): raw, because a listing's gate is an attribute no model declares."""
-        connection = CounterItem._get_connection()
-        pks = [keys.stock_pk(app_id, allocation_id, shard) for shard in range(shards)]
-        pending = [{"PK": pk, "SK": keys.STOCK_SK} for pk in pks]
-        raw: list[dict[str, Any]] = []
-        for _ in range(5):
-            response = connection.batch_get_item(pending, consistent_read=consistent)  # type: ignore[arg-type]  # key dicts, despite the stub
-            raw += response.get("Responses", {}).get(connection.table_name, [])
-            pending = [
-                {name: next(iter(value.values())) for name, value in key.items()}
-                for key in response.get("UnprocessedKeys", {}).get(connection.table_name, {}).get("Keys", [])
-            ]
-            if not pending:
-                break
-        by_pk = {item["PK"]["S"]: item for item in raw}
-        return {shard: by_pk.get(pk, {}) for shard, pk in enumerate(pks)}
-
     def stock(self, app_id: str, allocation_id: str, shards: int, *, consistent: bool = False) -> dict[int, int]:
         """Stock left per shard (one BatchGetItem)."""
-        found = self._shards(app_id, allocation_id, shards, consistent=consistent)
-        return {shard: int(item.get("n", {}).get("N", "0")) for shard, item in found.items()}
+        return stock.levels(stock.read_shards(app_id, allocation_id, shards, consistent=consistent))
 
     def gated_stock(self, allocation: Allocation, listing: Listing) -> tuple[dict[int, int], bool]:
         """Stock per shard (consistent) and whether every shard still sells under this decision's versions."""
-        found = self._shards(allocation.app_id, allocation.allocation_id, allocation.shards, consistent=True)
-        current = all(
-            int(item.get("v", {}).get("N", "0")) == allocation.version
-            and int(item.get(f"g_{listing.listing_id}", {}).get("N", "-1")) == listing.version
-            for item in found.values()
-        )
-        return {shard: int(item.get("n", {}).get("N", "0")) for shard, item in found.items()}, current
+        found = stock.read_shards(allocation.app_id, allocation.allocation_id, allocation.shards, consistent=True)
+        return stock.levels(found), stock.gates_hold(found, allocation.version, listing.listing_id, listing.version)
 
     def stocks(self, allocations: Iterable[Allocation]) -> dict[str, int]:
         """Stock left of several allocations (one BatchGetItem per 100 shards)."""
-        allocations = list(allocations)
-        wanted = [(keys.stock_pk(a.app_id, a.allocation_id, shard), keys.STOCK_SK) for a in allocations for shard in range(a.shards)]
-        found = {item.PK: int(item.n) for item in CounterItem.batch_get(wanted)} if wanted else {}
-        totals: dict[str, int] = {}
-        for allocation in allocations:
-            totals[allocation.allocation_id] = sum(
-                max(0, found.get(keys.stock_pk(allocation.app_id, allocation.allocation_id, shard), 0))
-                for shard in range(allocation.shards)
-            )
-        return totals
+        return stock.totals((a.app_id, a.allocation_id, a.shards) for a in allocations)

@@ -11,8 +11,8 @@ import json
 
 from pynamodb.exceptions import TransactWriteError
 
+from chalicelib.core import stock
 from chalicelib.core.errors import Conflict
-from chalicelib.core.stock import _shard, listing_gate
 from chalicelib.core.table import keys
 from chalicelib.core.table.cache import config_cache
 from chalicelib.core.table.dynamo import cancellation_reasons, transaction
@@ -59,7 +59,7 @@ class ListingsRepo:
         tx.save(item, condition=condition)
         gate = version if listing.status == "online" else 0
         for shard in range(shards):
-            tx.update(_shard(listing.app_id, listing.allocation_id, shard), actions=[listing_gate(listing.listing_id).set(gate)])
+            tx.update(stock.shard_item(listing.app_id, listing.allocation_id, shard), actions=[stock.gate(listing.listing_id).set(gate)])
         try:
             tx._commit()
         except TransactWriteError as exc:

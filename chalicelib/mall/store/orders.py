@@ -12,9 +12,9 @@ from collections import Counter
 
 from pynamodb.exceptions import UpdateError
 
+from chalicelib.core import stock
 from chalicelib.core.errors import SoldOut
 from chalicelib.core.models import Page
-from chalicelib.core.stock import stock_write
 from chalicelib.core.table import keys
 from chalicelib.core.table.cursors import decode_cursor, encode_cursor
 from chalicelib.core.table.dynamo import condition_failed
@@ -185,7 +185,7 @@ def free_codes(goods_id: str, want: int, *, sample: int = 25) -> list[tuple[str,
 
 def release_stock(order: Order) -> list[Write]:
     """The stock an order took, back to the shards it came from."""
-    return [stock_write(order.app_id, order.allocation_id, int(shard), part) for shard, part in order.shards.items() if part > 0]
+    return [stock.take_or_put(order.app_id, order.allocation_id, int(shard), part) for shard, part in order.shards.items() if part > 0]
 
 
 # --- fulfilment workflow task tokens (G5) -----------------------------------------------------------

@@ -1,4 +1,7 @@
-"""The points account: one conditional transaction per change (profile, ledger entry, guards, counters)."""
+"""The points account in the table: profiles, ledger entries, expiry index, reminders outbox.
+
+A change is a ``Commit`` (profile change, ledger entry, guards, counters, other members, other writes),
+committed as one core unit of work (``core.txn``)."""
 
 from __future__ import annotations
 
@@ -9,23 +12,13 @@ from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib.core.auth import nonce as request_guard
-from chalicelib.core.errors import LimitReached
 from chalicelib.core.models import Page
 from chalicelib.core.table import keys
 from chalicelib.core.table.cursors import decode_cursor, encode_cursor
 from chalicelib.core.table.dynamo import cancellation_reasons, transaction
-from chalicelib.core.table.items import CounterItem, GuardItem, MemberItem, NonceItem, WebhookEventItem
-from chalicelib.core.txn.unit import (
-    ConditionRefused,
-    CounterSpec,
-    DuplicateEffect,
-    GuardSpec,
-    VersionConflict,
-    WebhookEventSpec,
-    Write,
-    _TransactionBuilder,
-)
+from chalicelib.core.table.items import CounterItem, GuardItem, MemberItem
+from chalicelib.core.txn import unit
+from chalicelib.core.txn.unit import CounterSpec, GuardSpec, WebhookEventSpec, Write
 from chalicelib.points.models import LedgerEntry, PointsProfile
 from chalicelib.points.store.items import LedgerItem
 
@@ -58,6 +51,64 @@ class Commit:
     others: list[Commit] = field(default_factory=list)
     # any other items (stock shards, orders, config checks) that must change together with the rest
     writes: list[Write] = field(default_factory=list)
+
+    def unit_of_work(self) -> unit.UnitOfWork:
+        """This change (and ``others``) as the core unit of work: profiles and ledger entries become writes."""
+        work = unit.UnitOfWork()
+        for part in [self, *self.others]:
+            work.absent += part.absent
+            if part.profile is not None:
+                work.writes.append(profile_write(part.app_id, part.member_id, part.profile))
+            if part.ledger is not None:
+                work.writes.append(ledger_write(part.app_id, part.member_id, part.ledger))
+            work.guards += part.guards
+            work.counters += part.counters
+            work.webhook_events += part.webhook_events
+            work.writes += part.writes
+        return work
+
+
+def profile_write(app_id: str, member_id: str, change: ProfileChange) -> Write:
+    """ADD on the balances, conditioned on the version read (and ``balance >= cost`` when spending)."""
+    actions: list[Any] = [MemberItem.v.add(1)]
+    for name, amount in (
+        ("balance", change.balance_delta),
+        ("earned_total", change.earned_add),
+        ("spent_total", change.spent_add),
+        ("expired_total", change.expired_add),
+        ("growth", change.growth_add),
+    ):
+        if amount:
+            actions.append(getattr(MemberItem, name).add(amount))
+    actions += [getattr(MemberItem, name).set(value) for name, value in change.sets.items()]
+    actions += [getattr(MemberItem, name).remove() for name in change.removes]
+    condition = MemberItem.PK.exists()
+    if change.expected_version == 0:
+        condition &= MemberItem.v.does_not_exist() | (MemberItem.v == 0)
+    else:
+        condition &= MemberItem.v == change.expected_version
+    if change.require_balance is not None:
+        condition &= MemberItem.balance >= change.require_balance
+    item = MemberItem(PK=keys.member_pk(app_id, member_id), SK=keys.PROFILE_SK)
+    return Write("update", item, condition, "profile", tuple(actions), spec=change, contention=True)
+
+
+def ledger_write(app_id: str, member_id: str, entry: LedgerEntry) -> Write:
+    item = LedgerItem(
+        PK=keys.member_pk(app_id, member_id),
+        SK=keys.ledger_sk(entry.id),
+        kind="ledger",
+        entry_id=entry.id,
+        delta=entry.delta,
+        reason=entry.reason,
+        reference=entry.reference,
+        balance_after=entry.balance_after,
+        at=entry.at,
+        entry_kind=entry.kind,
+        capped_from=entry.capped_from,
+        note=entry.note,
+    )
+    return Write("put", item, LedgerItem.PK.does_not_exist(), "ledger", spec=entry, contention=True)
 
 
 _NUMBER_FIELDS = ("balance", "earned_total", "spent_total", "expired_total", "growth", "streak", "earned_today")
@@ -132,131 +183,8 @@ class PointsRepo:
         return {item.SK: int(item.n) for item in CounterItem.query(pk, CounterItem.SK.startswith(prefix))}
 
     def commit(self, commit: Commit) -> None:
-        """All of it or none of it. Maps a cancelled transaction to the reason that cancelled it."""
-        tx = _TransactionBuilder()
-        for part in [commit, *commit.others]:
-            self._add(tx, part)
-        nonce = request_guard.pending()
-        if nonce is not None:
-            nonce_item = NonceItem(PK=keys.nonce_pk(nonce.app_id, nonce.nonce), SK=keys.NONCE_SK, kind="nonce", ttl=nonce.expires_at)
-            tx.save(nonce_item, condition=NonceItem.PK.does_not_exist(), label=("nonce", nonce))
-        order = tx.order()
-        try:
-            tx.commit()
-        except TransactWriteError as exc:
-            reasons = cancellation_reasons(exc)
-            if not reasons:
-                raise
-            failed = [(what, spec) for (what, spec), reason in zip(order, reasons, strict=False) if reason == "ConditionalCheckFailed"]
-            # the most telling refusal wins: a replay, then a duplicate, then a limit, then a labelled write
-            if any(what == "nonce" for what, _ in failed):
-                raise request_guard.NonceReplayed from exc
-            for what, spec in failed:
-                if what == "guard":
-                    raise DuplicateEffect(spec) from exc
-            for what, spec in failed:
-                if what == "counter":
-                    raise LimitReached(spec.reason) from exc
-            for what, spec in failed:
-                if what.startswith("write:"):
-                    raise ConditionRefused(what.removeprefix("write:"), spec) from exc
-            # The profile's condition (version, balance) or a concurrent transaction: re-read and decide again.
-            if any(reason in ("ConditionalCheckFailed", "TransactionConflict") for reason in reasons):
-                raise VersionConflict from exc
-            raise
-        if nonce is not None:
-            nonce.spent = True
-
-    def _add(self, tx: _TransactionBuilder, part: Commit) -> None:
-        pk = keys.member_pk(part.app_id, part.member_id)
-        for marker in part.absent:
-            tx.check(GuardItem, marker.pk, marker.sk, condition=GuardItem.PK.does_not_exist(), label=("guard", marker))
-        if part.profile is not None:
-            change = part.profile
-            actions: list[Any] = [MemberItem.v.add(1)]
-            for name, amount in (
-                ("balance", change.balance_delta),
-                ("earned_total", change.earned_add),
-                ("spent_total", change.spent_add),
-                ("expired_total", change.expired_add),
-                ("growth", change.growth_add),
-            ):
-                if amount:
-                    actions.append(getattr(MemberItem, name).add(amount))
-            for name, value in change.sets.items():
-                actions.append(getattr(MemberItem, name).set(value))
-            for name in change.removes:
-                actions.append(getattr(MemberItem, name).remove())
-            condition = MemberItem.PK.exists()
-            if change.expected_version == 0:
-                condition &= MemberItem.v.does_not_exist() | (MemberItem.v == 0)
-            else:
-                condition &= MemberItem.v == change.expected_version
-            if change.require_balance is not None:
-                condition &= MemberItem.balance >= change.require_balance
-            tx.update(MemberItem(PK=pk, SK=keys.PROFILE_SK), actions=actions, condition=condition, label=("profile", change))
-        if part.ledger is not None:
-            entry = part.ledger
-            item = LedgerItem(
-                PK=pk,
-                SK=keys.ledger_sk(entry.id),
-                kind="ledger",
-                entry_id=entry.id,
-                delta=entry.delta,
-                reason=entry.reason,
-                reference=entry.reference,
-                balance_after=entry.balance_after,
-                at=entry.at,
-                entry_kind=entry.kind,
-                capped_from=entry.capped_from,
-                note=entry.note,
-            )
-            tx.save(item, condition=LedgerItem.PK.does_not_exist(), label=("ledger", entry))
-        for guard in part.guards:
-            guard_item = GuardItem(
-                PK=guard.pk,
-                SK=guard.sk,
-                kind="guard",
-                result=json.dumps(guard.result, separators=(",", ":")),
-                fingerprint=guard.fingerprint,
-                ttl=guard.ttl,
-            )
-            tx.save(guard_item, condition=GuardItem.PK.does_not_exist(), label=("guard", guard))
-        for counter in part.counters:
-            counter_item = CounterItem(PK=counter.pk, SK=counter.sk)
-            counter_actions = [CounterItem.n.add(counter.by), CounterItem.kind.set("counter"), CounterItem.ttl.set(counter.ttl)]
-            counter_condition = None
-            if counter.limit is not None:
-                counter_condition = CounterItem.n.does_not_exist() | (CounterItem.n <= counter.limit - counter.by)
-                if counter.limit - counter.by < 0:
-                    counter_condition = CounterItem.PK.does_not_exist() & CounterItem.PK.exists()  # can never pass
-            tx.update(counter_item, actions=counter_actions, condition=counter_condition, label=("counter", counter))
-        for event in part.webhook_events:
-            event_item = WebhookEventItem(
-                PK=keys.webhook_event_pk(event.app_id, event.provider, event.event_id),
-                SK=keys.WEBHOOK_EVENT_SK,
-                kind="webhook_event",
-                app_id=event.app_id,
-                provider=event.provider,
-                event_id=event.event_id,
-                event_type=event.event_type,
-                body=event.body,
-                received_at=event.received_at,
-                ttl=event.ttl,
-            )
-            guard_label = GuardSpec(pk=event_item.PK, sk=event_item.SK, result={"webhook": event.event_id})
-            tx.save(event_item, condition=WebhookEventItem.PK.does_not_exist(), label=("guard", guard_label))
-        for write in part.writes:
-            label = (f"write:{write.label}", write.spec)
-            if write.op == "put":
-                tx.save(write.item, condition=write.condition, label=label)
-            elif write.op == "update":
-                tx.update(write.item, actions=list(write.actions), condition=write.condition, label=label)
-            elif write.op == "check":
-                model, pk, sk = write.item
-                tx.check(model, pk, sk, condition=write.condition, label=label)
-            else:
-                raise ValueError(f"unknown write op {write.op}")
+        """All of it or none of it (the core unit of work); a refusal is raised as the reason that refused it."""
+        unit.commit(commit.unit_of_work())
 
 
 class ExpiryIndexRepo:
@@ -278,7 +206,6 @@ class OutboxRepo:
 
     def add(self, app_id: str, day: str, member_id: str, openid: str, expires_on: str, points: int, at: str) -> bool:
         """Once per (member, expiry date): False when this reminder was written before."""
-        from pynamodb.exceptions import TransactWriteError
 
         from chalicelib.points.store.items import OutboxItem
 
