@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from chalicelib.core import hooks, stock
+from chalicelib.core import hooks, limits, stock
 from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.errors import Conflict, IdempotencyMismatch, NotFound, NotOnSale, SoldOut, ValidationFailed
 from chalicelib.core.hooks import MallExchanged
@@ -31,7 +31,7 @@ from chalicelib.mall.models.catalog import (
 )
 from chalicelib.mall.store.allocations import AllocationsRepo
 from chalicelib.mall.store.orders import OrdersRepo, code_claims, free_codes, order_put
-from chalicelib.points.engine import execute, fingerprint, local_day, new_entry_id, plan_earn, plan_spend
+from chalicelib.points.engine import execute, fingerprint, new_entry_id, plan_earn, plan_spend
 from chalicelib.points.models import LedgerEntry, PointsProfile
 from chalicelib.points.store.points import Commit, PointsRepo
 from chalicelib.tenancy.models import App
@@ -46,59 +46,22 @@ NO_ACCOUNT_THERE = "You have no account in the target app yet: log in there firs
 # --- G4 exchange -----------------------------------------------------------------------------------
 
 
-def period_keys(app: App, at: datetime) -> dict[str, tuple[str, int]]:
-    """Limit periods in the app's local calendar: key and when its counter may be forgotten (epoch)."""
-    day = local_day(app, at)
-    iso_year, iso_week, _ = day.isocalendar()
-    half = 1 if day.month <= 6 else 2
-    ends = {
-        "day": day + timedelta(days=1),
-        "week": day + timedelta(days=8 - day.isoweekday()),
-        "month": date(day.year + (day.month == 12), day.month % 12 + 1, 1),
-        "half_year": date(day.year + (half == 2), 7 if half == 1 else 1, 1),
-        "year": date(day.year + 1, 1, 1),
-    }
-    names = {
-        "day": day.isoformat(),
-        "week": f"{iso_year}-W{iso_week:02d}",
-        "month": day.strftime("%Y-%m"),
-        "half_year": f"{day.year}-H{half}",
-        "year": str(day.year),
-    }
-    # counters outlive their period by two days (time zones, clock skew), then TTL removes them
-    return {p: (names[p], int(datetime.combine(ends[p], datetime.min.time(), UTC).timestamp()) + 2 * 86_400) for p in names}
-
-
 def limit_counters(app: App, allocation: Allocation, member_id: str, device_id: str, quantity: int, at: datetime) -> list[CounterSpec]:
-    periods = period_keys(app, at)
-    counters = []
-    for scope, pk, limits in (
-        ("member", keys.member_pk(app.app_id, member_id), allocation.member_limits.active()),
-        ("device", keys.device_pk(app.app_id, device_id), allocation.device_limits.active()),
-    ):
-        for period, limit in limits.items():
-            name, ttl = periods[period]
-            counters.append(
-                CounterSpec(
-                    pk=pk,
-                    sk=keys.counter_sk(f"alloc:{allocation.allocation_id}:{period}", name),
-                    limit=limit,
-                    ttl=ttl,
-                    by=quantity,
-                    reason=f"At most {limit} per {scope} per {period.replace('_', ' ')}",
-                )
-            )
+    """The allocation's per-member and per-device period limits and its total-out limit, as counters of this exchange."""
+    periods = limits.calendar_periods(app.time_zone, at)
+    subject = f"alloc:{allocation.allocation_id}"
+    counters = [
+        *limits.period_counters(
+            keys.member_pk(app.app_id, member_id), subject, allocation.member_limits.active(), periods, by=quantity, who="member"
+        ),
+        *limits.period_counters(
+            keys.device_pk(app.app_id, device_id), subject, allocation.device_limits.active(), periods, by=quantity, who="device"
+        ),
+    ]
     if allocation.total_out_limit >= 0:
-        counters.append(
-            CounterSpec(
-                pk=keys.allocation_out_pk(app.app_id, allocation.allocation_id),
-                sk="OUT",
-                limit=allocation.total_out_limit,
-                ttl=int(at.timestamp()) + 5 * 366 * 86_400,
-                by=quantity,
-                reason="This item's total limit is reached",
-            )
-        )
+        out_pk = keys.allocation_out_pk(app.app_id, allocation.allocation_id)
+        reason = "This item's total limit is reached"
+        counters.append(limits.total_counter(out_pk, allocation.total_out_limit, by=quantity, at=at, reason=reason))
     return counters
 
 

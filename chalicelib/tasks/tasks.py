@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
 
+from chalicelib.core import limits
 from chalicelib.core.clock import Clock, epoch, iso, time_now
 from chalicelib.core.errors import AlreadyDone, LimitReached, NotFound, NotOnSale, ValidationFailed
 from chalicelib.core.table import keys
@@ -24,7 +24,6 @@ from chalicelib.tasks.models import SELF_REPORTED, CheckinTask, Cycle, Task, Tas
 from chalicelib.tenancy.models import App
 
 _definition: TypeAdapter[TaskDefinition] = TypeAdapter(TaskDefinition)
-_EPOCH_DAY = date(1970, 1, 1)
 
 
 def tasks_repo() -> ConfigRepo:
@@ -83,24 +82,7 @@ def cached_tasks(app: App, repo: ConfigRepo | None = None) -> list[Task]:
 
 def period(cycle: Cycle, app: App, at: datetime) -> tuple[str, datetime]:
     """The cycle a moment falls in (app-local), and when that cycle ends (UTC)."""
-    zone = ZoneInfo(app.time_zone)
-    local = at.astimezone(zone)
-    if cycle.unit == "once":
-        return "once", at + timedelta(days=3650)
-    if cycle.unit == "hour":
-        hours = (local.date() - _EPOCH_DAY).days * 24 + local.hour
-        index = hours // cycle.n
-        start_hour = index * cycle.n
-        end = datetime.combine(_EPOCH_DAY + timedelta(days=(start_hour + cycle.n) // 24), datetime.min.time(), zone) + timedelta(
-            hours=(start_hour + cycle.n) % 24
-        )
-        return f"h{cycle.n}-{index}", end
-    if cycle.unit == "day":
-        index = (local.date() - _EPOCH_DAY).days // cycle.n
-        end_day = _EPOCH_DAY + timedelta(days=(index + 1) * cycle.n)
-        return f"d{cycle.n}-{index}", datetime.combine(end_day, datetime.min.time(), zone)
-    index = local.year // cycle.n
-    return f"y{cycle.n}-{index}", datetime((index + 1) * cycle.n, 1, 1, tzinfo=zone)
+    return limits.cycle_period(cycle.unit, cycle.n, app.time_zone, at)
 
 
 def is_live(definition: TaskDefinition, at: datetime) -> bool:
