@@ -9,7 +9,6 @@ goods are fulfilled in the same transaction (a CDK code claimed, points credited
 
 from __future__ import annotations
 
-import base64
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +16,7 @@ from datetime import datetime
 from chalicelib.core import aws
 from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.core.table import cursors
 from chalicelib.core.table.cache import config_cache
 from chalicelib.mall.allocations import get_allocation
 from chalicelib.mall.goods import get_goods
@@ -200,19 +200,17 @@ def listing_page(app: App, cursor: str | None, limit: int, clock: Clock | None =
     views = member_listings(app, clock=clock)
     start = _offset(cursor)
     end = start + limit
-    return views[start:end], (base64.urlsafe_b64encode(f"o{end}".encode()).decode() if end < len(views) else None)
+    return views[start:end], (cursors.pack({"o": end}) if end < len(views) else None)
 
 
 def _offset(cursor: str | None) -> int:
     if not cursor:
         return 0
-    try:
-        text = base64.urlsafe_b64decode(cursor.encode()).decode()
-        if not text.startswith("o") or not text[1:].isdigit() or len(text) > 8:
-            raise ValueError(text)
-        return int(text[1:])
-    except ValueError:
-        raise ValidationFailed("Invalid cursor", details=[{"field": "cursor", "problem": "not a cursor from this list"}]) from None
+    plain = cursors.unpack(cursor)
+    offset = plain.get("o") if isinstance(plain, dict) and set(plain) == {"o"} else None
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= 10_000:
+        raise cursors.invalid_cursor()
+    return offset
 
 
 def member_listing(app: App, listing_id: str, clock: Clock | None = None) -> ListingView:

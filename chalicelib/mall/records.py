@@ -17,11 +17,8 @@ never appear in a record or an export: only their owner sees them.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import io
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -29,9 +26,10 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from chalicelib.core.clock import Clock, iso, time_now
-from chalicelib.core.errors import NotFound, ValidationFailed
+from chalicelib.core.errors import NotFound
 from chalicelib.core.ids import member_id_for, new_id
 from chalicelib.core.observability import logger
+from chalicelib.core.table import cursors
 from chalicelib.mall.models.catalog import Order
 from chalicelib.mall.models.records import EXPORT_PREFIX, OrderExport, OrderExportRequest, OrderFilter, OrderRecord, OrderRecordPage
 from chalicelib.mall.store.orders import OrdersRepo
@@ -106,28 +104,20 @@ def plan(app: App, filters: OrderFilter, today: date) -> Plan:
 # --- cursor: the partition and the key inside it ---------------------------------------------------
 
 
-def _bad_cursor() -> ValidationFailed:
-    return ValidationFailed("Invalid cursor", details=[{"field": "cursor", "problem": "not a cursor from this list"}])
-
-
 def encode_position(partition: str, inner: str | None) -> str:
-    raw = json.dumps({"d": partition, "k": inner}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.pack({"d": partition, "k": inner})
 
 
 def decode_position(cursor: str | None, partitions: tuple[str, ...]) -> tuple[int, str | None]:
     """(index of the partition to read, the key cursor inside it); the partition must be one of this list's."""
     if not cursor:
         return 0, None
-    try:
-        plain = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
-    except (ValueError, binascii.Error, RecursionError):
-        raise _bad_cursor() from None
+    plain = cursors.unpack(cursor)
     if not isinstance(plain, dict) or set(plain) != {"d", "k"} or plain["d"] not in partitions:
-        raise _bad_cursor()
+        raise cursors.invalid_cursor()
     inner = plain["k"]
     if inner is not None and (not isinstance(inner, str) or not inner or len(inner) > 4096):
-        raise _bad_cursor()
+        raise cursors.invalid_cursor()
     return partitions.index(plain["d"]), inner
 
 

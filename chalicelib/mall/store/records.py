@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.core.errors import ValidationFailed
 from chalicelib.core.table import keys
-from chalicelib.core.table.cursors import decode_cursor, encode_cursor
+from chalicelib.core.table.cursors import decode_cursor, encode_cursor, invalid_cursor
 from chalicelib.mall.models.catalog import Order
 from chalicelib.mall.store.items import OrderItem
 from chalicelib.mall.store.orders import order_of
@@ -35,10 +34,6 @@ class Chunk:
     items: list[Order]
     cursor: str | None  # where this partition resumes; None when it is read to the end
     reads: int  # DynamoDB queries made
-
-
-def _invalid() -> ValidationFailed:
-    return ValidationFailed("Invalid cursor", details=[{"field": "cursor", "problem": "not a cursor from this list"}])
 
 
 class RecordsRepo:
@@ -145,7 +140,7 @@ def _day_start_key(cursor: str | None, index: str, pk: str, app_id: str, part: D
         or not start_key["PK"]["S"].startswith(keys.member_pk(app_id, ""))
         or not start_key["SK"]["S"].startswith(keys.ORDER_PREFIX)
     ):
-        raise _invalid()
+        raise invalid_cursor()
     return start_key
 
 
