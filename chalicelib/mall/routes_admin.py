@@ -26,14 +26,9 @@ from chalicelib.mall.models.catalog import (
     ListingStatusChange,
     StockChange,
 )
-from chalicelib.tenancy import apps
-from chalicelib.tenancy.models import App
+from chalicelib.tenancy.access import operator_app
 
 mall_admin = Api(__name__, tag="admin")
-
-
-def _app(app_id: str) -> App:
-    return apps.get_app(current_operator().tenant_id, app_id)
 
 
 # --- G1 goods --------------------------------------------------------------------------------------
@@ -119,19 +114,19 @@ def goods_image() -> Response:
     errors=(400, 404, 409),
 )
 def create_allocation(app_id: str) -> Response:
-    return ok(allocations.create_allocation(_app(app_id), parse_body(AllocationIn)), status=201)
+    return ok(allocations.create_allocation(operator_app(app_id), parse_body(AllocationIn)), status=201)
 
 
 @mall_admin.endpoint("/v1/admin/apps/{app_id}/allocations", auth=ANY_OPERATOR, response=AllocationList, summary="The app's allocations")
 def list_allocations(app_id: str) -> Response:
-    return ok(AllocationList(items=allocations.list_allocations(_app(app_id))))
+    return ok(AllocationList(items=allocations.list_allocations(operator_app(app_id))))
 
 
 @mall_admin.endpoint(
     "/v1/admin/apps/{app_id}/allocations/{allocation_id}", auth=ANY_OPERATOR, response=Allocation, summary="One allocation", errors=(404,)
 )
 def get_allocation(app_id: str, allocation_id: str) -> Response:
-    return ok(allocations.get_allocation(_app(app_id), allocation_id))
+    return ok(allocations.get_allocation(operator_app(app_id), allocation_id))
 
 
 @mall_admin.endpoint(
@@ -144,7 +139,7 @@ def get_allocation(app_id: str, allocation_id: str) -> Response:
     errors=(400, 404, 409),
 )
 def edit_allocation(app_id: str, allocation_id: str) -> Response:
-    return ok(allocations.edit_allocation(_app(app_id), allocation_id, parse_body(AllocationPatch)))
+    return ok(allocations.edit_allocation(operator_app(app_id), allocation_id, parse_body(AllocationPatch)))
 
 
 @mall_admin.endpoint(
@@ -157,7 +152,7 @@ def edit_allocation(app_id: str, allocation_id: str) -> Response:
     errors=(400, 404, 409),
 )
 def top_up(app_id: str, allocation_id: str) -> Response:
-    return ok(allocations.top_up(_app(app_id), allocation_id, parse_body(StockChange).quantity))
+    return ok(allocations.top_up(operator_app(app_id), allocation_id, parse_body(StockChange).quantity))
 
 
 @mall_admin.endpoint(
@@ -170,7 +165,7 @@ def top_up(app_id: str, allocation_id: str) -> Response:
     errors=(400, 404, 409),
 )
 def give_back(app_id: str, allocation_id: str) -> Response:
-    return ok(allocations.give_back(_app(app_id), allocation_id, parse_body(StockChange).quantity))
+    return ok(allocations.give_back(operator_app(app_id), allocation_id, parse_body(StockChange).quantity))
 
 
 # --- G3 listings -----------------------------------------------------------------------------------
@@ -187,19 +182,19 @@ def give_back(app_id: str, allocation_id: str) -> Response:
     errors=(400, 404),
 )
 def create_listing(app_id: str) -> Response:
-    return ok(listings.create_listing(_app(app_id), parse_body(ListingIn)), status=201)
+    return ok(listings.create_listing(operator_app(app_id), parse_body(ListingIn)), status=201)
 
 
 @mall_admin.endpoint("/v1/admin/apps/{app_id}/listings", auth=ANY_OPERATOR, response=AdminListingList, summary="Every listing of the app")
 def list_listings(app_id: str) -> Response:
-    return ok(AdminListingList(items=listings.list_listings(_app(app_id))))
+    return ok(AdminListingList(items=listings.list_listings(operator_app(app_id))))
 
 
 @mall_admin.endpoint(
     "/v1/admin/apps/{app_id}/listings/{listing_id}", auth=ANY_OPERATOR, response=Listing, summary="One listing", errors=(404,)
 )
 def get_listing(app_id: str, listing_id: str) -> Response:
-    return ok(listings.get_listing(_app(app_id), listing_id))
+    return ok(listings.get_listing(operator_app(app_id), listing_id))
 
 
 @mall_admin.endpoint(
@@ -212,7 +207,7 @@ def get_listing(app_id: str, listing_id: str) -> Response:
     errors=(400, 404, 409),
 )
 def edit_listing(app_id: str, listing_id: str) -> Response:
-    return ok(listings.edit_listing(_app(app_id), listing_id, parse_body(ListingPatch)))
+    return ok(listings.edit_listing(operator_app(app_id), listing_id, parse_body(ListingPatch)))
 
 
 @mall_admin.endpoint(
@@ -225,4 +220,4 @@ def edit_listing(app_id: str, listing_id: str) -> Response:
     errors=(400, 404, 409),
 )
 def listing_status(app_id: str, listing_id: str) -> Response:
-    return ok(listings.set_listing_status(_app(app_id), listing_id, parse_body(ListingStatusChange).status))
+    return ok(listings.set_listing_status(operator_app(app_id), listing_id, parse_body(ListingStatusChange).status))

@@ -10,8 +10,7 @@ from chalicelib.core.models import Role
 from chalicelib.mall import after_sales
 from chalicelib.mall.models.after_sales import RefundDecision, RefundQueue, RefundRequestIn, RefundReview, RefundReviewOut
 from chalicelib.mall.models.catalog import OrderView
-from chalicelib.tenancy import apps
-from chalicelib.tenancy.access import caller_app
+from chalicelib.tenancy.access import caller_app, operator_app
 
 refund_member = Api(__name__, tag="member")
 refund_admin = Api(__name__, tag="admin")
@@ -49,7 +48,7 @@ def request_refund(order_id: str) -> Response:
     errors=(400, 404),
 )
 def refund_queue(app_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     page = after_sales.review_queue(app, query("cursor"), query_int("limit", 50, low=1, high=100))
     return ok(RefundQueue(items=[_out(review) for review in page.items], cursor=page.cursor))
 
@@ -65,6 +64,6 @@ def refund_queue(app_id: str) -> Response:
     errors=(400, 404, 409, 502),
 )
 def decide_refund(app_id: str, order_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     review = after_sales.decide(app, order_id, current_operator().username, parse_body(RefundDecision))
     return ok(_out(review))

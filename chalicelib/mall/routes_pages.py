@@ -34,8 +34,7 @@ from chalicelib.mall.models.pages import (
     TaskListView,
 )
 from chalicelib.tasks.routes_member import task_out
-from chalicelib.tenancy import apps
-from chalicelib.tenancy.access import caller_app
+from chalicelib.tenancy.access import caller_app, operator_app
 from chalicelib.tenancy.models import App
 
 page_admin = Api(__name__, tag="admin")
@@ -43,10 +42,6 @@ page_member = Api(__name__, tag="member")
 
 PAGE = "/v1/admin/apps/{app_id}/pages/{page_id}"
 PROMOTION = "/v1/admin/apps/{app_id}/listings/{listing_id}/promotion"
-
-
-def _app(app_id: str) -> App:
-    return apps.get_app(current_operator().tenant_id, app_id)
 
 
 # --- operators -------------------------------------------------------------------------------------
@@ -60,7 +55,7 @@ def _app(app_id: str) -> App:
     errors=(404,),
 )
 def list_mall_pages(app_id: str) -> Response:
-    return ok(PageSummaryList(items=pages.list_pages(_app(app_id))))
+    return ok(PageSummaryList(items=pages.list_pages(operator_app(app_id))))
 
 
 @page_admin.endpoint(
@@ -73,13 +68,13 @@ def list_mall_pages(app_id: str) -> Response:
     errors=(400, 404, 409),
 )
 def put_page_draft(app_id: str, page_id: str) -> Response:
-    app, body = _app(app_id), parse_body(DraftIn)
+    app, body = operator_app(app_id), parse_body(DraftIn)
     return ok(pages.save_draft(app, page_id, body.page, body.expected_version, current_operator().username))
 
 
 @page_admin.endpoint(f"{PAGE}/draft", auth=ANY_OPERATOR, response=Draft, summary="The page's draft", errors=(404,))
 def get_page_draft(app_id: str, page_id: str) -> Response:
-    return ok(pages.get_draft(_app(app_id), page_id))
+    return ok(pages.get_draft(operator_app(app_id), page_id))
 
 
 @page_admin.endpoint(
@@ -92,7 +87,7 @@ def get_page_draft(app_id: str, page_id: str) -> Response:
     errors=(404,),
 )
 def preview_page(app_id: str, page_id: str) -> Response:
-    made = pages.preview(_app(app_id), page_id, current_operator().username, signing_key())
+    made = pages.preview(operator_app(app_id), page_id, current_operator().username, signing_key())
     return ok(PreviewOut(preview_token=made.token, expires_at=iso(made.expires_at), path=made.path), status=201)
 
 
@@ -107,7 +102,7 @@ def preview_page(app_id: str, page_id: str) -> Response:
     errors=(400, 404, 409),
 )
 def publish_page(app_id: str, page_id: str) -> Response:
-    app, body = _app(app_id), parse_body(PublishIn)
+    app, body = operator_app(app_id), parse_body(PublishIn)
     return ok(pages.publish(app, page_id, current_operator().username, body.draft_version))
 
 
@@ -120,7 +115,7 @@ def publish_page(app_id: str, page_id: str) -> Response:
     errors=(400, 404),
 )
 def list_page_versions(app_id: str, page_id: str) -> Response:
-    found = pages.versions(_app(app_id), page_id, query("cursor"), query_int("limit", 20, low=1, high=100))
+    found = pages.versions(operator_app(app_id), page_id, query("cursor"), query_int("limit", 20, low=1, high=100))
     return ok(PageVersionList(items=found.items, cursor=found.cursor))
 
 
@@ -130,7 +125,7 @@ def list_page_versions(app_id: str, page_id: str) -> Response:
 def get_page_version(app_id: str, page_id: str, version: str) -> Response:
     if not (version.isascii() and version.isdigit() and len(version) <= 6 and int(version) >= 1):
         raise NotFound(f"Version {version[:8]} does not exist")
-    return ok(pages.get_version(_app(app_id), page_id, int(version)))
+    return ok(pages.get_version(operator_app(app_id), page_id, int(version)))
 
 
 @page_admin.endpoint(
@@ -144,7 +139,7 @@ def get_page_version(app_id: str, page_id: str, version: str) -> Response:
     errors=(400, 404, 409),
 )
 def rollback_page(app_id: str, page_id: str) -> Response:
-    app, body = _app(app_id), parse_body(RollbackIn)
+    app, body = operator_app(app_id), parse_body(RollbackIn)
     return ok(pages.rollback(app, page_id, body.version, current_operator().username))
 
 
@@ -152,7 +147,7 @@ def rollback_page(app_id: str, page_id: str) -> Response:
     PROMOTION, auth=ANY_OPERATOR, response=Promotion, summary="A listing's promotion link and its QR code (PNG, base64)", errors=(404,)
 )
 def get_promotion(app_id: str, listing_id: str) -> Response:
-    link = pages.promotion_link(_app(app_id), listing_id)
+    link = pages.promotion_link(operator_app(app_id), listing_id)
     png = base64.b64encode(pages.qr_png(link.link)).decode()
     path = PROMOTION.format(app_id=app_id, listing_id=listing_id) + ".png"
     return ok(Promotion(listing_id=link.listing_id, path=link.path, link=link.link, qr_png_base64=png, qr_png_path=path))
@@ -162,7 +157,7 @@ def get_promotion(app_id: str, listing_id: str) -> Response:
     f"{PROMOTION}.png", auth=ANY_OPERATOR, summary="A listing's promotion QR code as image/png (send Accept: image/png)", errors=(404,)
 )
 def get_promotion_png(app_id: str, listing_id: str) -> Response:
-    link = pages.promotion_link(_app(app_id), listing_id)
+    link = pages.promotion_link(operator_app(app_id), listing_id)
     return Response(
         body=pages.qr_png(link.link), status_code=200, headers={"Content-Type": "image/png", "Cache-Control": "private, max-age=300"}
     )

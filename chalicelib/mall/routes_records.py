@@ -9,18 +9,13 @@ from pydantic import ValidationError
 
 from chalicelib.core.auth.rules import ANY_OPERATOR, MANAGERS
 from chalicelib.core.errors import ValidationFailed
-from chalicelib.core.http.api import Api, current_operator, ok, parse_body, pydantic_details, query, query_int
+from chalicelib.core.http.api import Api, ok, parse_body, pydantic_details, query, query_int
 from chalicelib.mall import records
 from chalicelib.mall.models.records import OrderExport, OrderExportRequest, OrderFilter, OrderRecord, OrderRecordPage
-from chalicelib.tenancy import apps
-from chalicelib.tenancy.models import App
+from chalicelib.tenancy.access import operator_app
 
 mall_records = Api(__name__, tag="admin")
 FILTERS = ("day", "to_day", "status", "listing_id", "openid")
-
-
-def _app(app_id: str) -> App:
-    return apps.get_app(current_operator().tenant_id, app_id)
 
 
 def _filters() -> OrderFilter:
@@ -41,7 +36,7 @@ def _filters() -> OrderFilter:
     errors=(400, 404),
 )
 def list_orders(app_id: str) -> Response:
-    app = _app(app_id)
+    app = operator_app(app_id)
     return ok(records.list_orders(app, _filters(), query("cursor", max_length=2048), query_int("limit", 50, low=1, high=100)))
 
 
@@ -53,7 +48,7 @@ def list_orders(app_id: str) -> Response:
     errors=(404,),
 )
 def get_order(app_id: str, order_id: str) -> Response:
-    return ok(records.get_order(_app(app_id), order_id))
+    return ok(records.get_order(operator_app(app_id), order_id))
 
 
 @mall_records.endpoint(
@@ -68,5 +63,5 @@ def get_order(app_id: str, order_id: str) -> Response:
     metric="OrdersExported",
 )
 def export_orders(app_id: str) -> Response:
-    app = _app(app_id)
+    app = operator_app(app_id)
     return ok(records.export_orders(app, parse_body(OrderExportRequest)), status=201)

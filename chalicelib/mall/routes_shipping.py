@@ -5,11 +5,11 @@ from __future__ import annotations
 from chalice.app import Response
 
 from chalicelib.core.auth.rules import MANAGERS
-from chalicelib.core.http.api import Api, current_operator, ok, parse_body
+from chalicelib.core.http.api import Api, ok, parse_body
 from chalicelib.mall import fulfilment, shipping
 from chalicelib.mall.models.catalog import Order, Shipment
 from chalicelib.mall.models.shipping import ShipmentBatchIn, ShipmentReport
-from chalicelib.tenancy import apps
+from chalicelib.tenancy.access import operator_app
 
 mall_shipping = Api(__name__, tag="admin")
 
@@ -25,7 +25,7 @@ mall_shipping = Api(__name__, tag="admin")
     errors=(400, 404, 409),
 )
 def ship_order(app_id: str, order_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     return ok(fulfilment.ship(app, order_id, parse_body(Shipment)))
 
 
@@ -39,5 +39,5 @@ def ship_order(app_id: str, order_id: str) -> Response:
     errors=(400, 404, 413),
 )
 def ship_batch(app_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     return ok(shipping.ship_batch(app, parse_body(ShipmentBatchIn).csv))

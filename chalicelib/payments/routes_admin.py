@@ -5,11 +5,11 @@ from __future__ import annotations
 from chalice.app import Response
 
 from chalicelib.core.auth.rules import ANY_OPERATOR, OWNER
-from chalicelib.core.http.api import Api, current_operator, ok, parse_body
+from chalicelib.core.http.api import Api, ok, parse_body
 from chalicelib.payments import providers
 from chalicelib.payments.adapter import DouyinConfig, WechatPayConfig
 from chalicelib.payments.models import ProviderList
-from chalicelib.tenancy import apps
+from chalicelib.tenancy.access import operator_app
 
 admin = Api(__name__, tag="admin")
 PAGE = ("cursor", "limit")
@@ -28,7 +28,7 @@ PAGE = ("cursor", "limit")
     errors=(400, 404),
 )
 def put_wechatpay(app_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     providers.configure(app, parse_body(WechatPayConfig))
     return ok(ProviderList(items=providers.masked(app)))
 
@@ -43,7 +43,7 @@ def put_wechatpay(app_id: str) -> Response:
     errors=(400, 404),
 )
 def put_douyin(app_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     providers.configure(app, parse_body(DouyinConfig))
     return ok(ProviderList(items=providers.masked(app)))
 
@@ -56,5 +56,5 @@ def put_douyin(app_id: str) -> Response:
     errors=(404,),
 )
 def list_providers(app_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     return ok(ProviderList(items=providers.masked(app)))

@@ -7,10 +7,10 @@ from pydantic import ValidationError as PydanticValidationError
 
 from chalicelib.core.auth.rules import ANY_OPERATOR, MANAGERS
 from chalicelib.core.errors import ValidationFailed
-from chalicelib.core.http.api import Api, current_operator, ok, parse_body, pydantic_details, query, query_day, query_int
+from chalicelib.core.http.api import Api, ok, parse_body, pydantic_details, query, query_day, query_int
 from chalicelib.points import expiry_jobs, levels
 from chalicelib.points.models import LadderIn, LadderOut, Level, LevelLadder, LevelOut, OutboxEntry, OutboxPage
-from chalicelib.tenancy import apps
+from chalicelib.tenancy.access import operator_app
 
 admin = Api(__name__, tag="admin")
 PAGE = ("cursor", "limit")
@@ -25,7 +25,7 @@ def _ladder_out(ladder: LevelLadder, version: int) -> LadderOut:
 
 @admin.endpoint("/v1/admin/apps/{app_id}/levels", auth=ANY_OPERATOR, response=LadderOut, summary="The level ladder", errors=(404,))
 def get_levels(app_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     return ok(_ladder_out(*levels.get_ladder(app)))
 
 
@@ -39,7 +39,7 @@ def get_levels(app_id: str) -> Response:
     errors=(400, 404, 409),
 )
 def put_levels(app_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     body = parse_body(LadderIn)
     try:
         ladder = LevelLadder(levels=body.levels)
@@ -59,7 +59,7 @@ def put_levels(app_id: str) -> Response:
     errors=(400, 404, 409),
 )
 def add_level(app_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     body = parse_body(Level)
     try:
         return ok(_ladder_out(*levels.add_level(app, body)), status=201)
@@ -76,7 +76,7 @@ def add_level(app_id: str) -> Response:
     errors=(404, 409),
 )
 def delete_level(app_id: str, level_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     return ok(_ladder_out(*levels.remove_level(app, level_id)))
 
 
@@ -89,7 +89,7 @@ def delete_level(app_id: str, level_id: str) -> Response:
     errors=(404,),
 )
 def get_outbox(app_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     day = query_day(default=expiry_jobs.app_today(app))
     items, cursor = expiry_jobs.outbox(app, day, query("cursor"), query_int("limit", 100, low=1, high=500))
     return ok(OutboxPage(day=day, items=[OutboxEntry.model_validate(item) for item in items], cursor=cursor))

@@ -10,7 +10,7 @@ from chalicelib.core.models import Deleted, Role
 from chalicelib.tasks import receipts, tasks
 from chalicelib.tasks.models import Task, TaskIn, TaskList, TaskReplace
 from chalicelib.tasks.receipt_models import ReceiptOut, ReviewDecision, ReviewItem, ReviewQueue
-from chalicelib.tenancy import apps
+from chalicelib.tenancy.access import operator_app
 
 admin = Api(__name__, tag="admin")
 PAGE = ("cursor", "limit")
@@ -30,19 +30,19 @@ PAGE = ("cursor", "limit")
     errors=(400, 404),
 )
 def create_task(app_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     return ok(tasks.create_task(app, parse_body(TaskIn).task), status=201)
 
 
 @admin.endpoint("/v1/admin/apps/{app_id}/tasks", auth=ANY_OPERATOR, response=TaskList, summary="The app's tasks", errors=(404,))
 def list_tasks(app_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     return ok(TaskList(items=tasks.list_tasks(app)))
 
 
 @admin.endpoint("/v1/admin/apps/{app_id}/tasks/{task_id}", auth=ANY_OPERATOR, response=Task, summary="One task", errors=(404,))
 def get_task(app_id: str, task_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     return ok(tasks.get_task(app, task_id))
 
 
@@ -56,7 +56,7 @@ def get_task(app_id: str, task_id: str) -> Response:
     errors=(400, 404, 409),
 )
 def replace_task(app_id: str, task_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     body = parse_body(TaskReplace)
     return ok(tasks.replace_task(app, task_id, body.task, body.version))
 
@@ -65,7 +65,7 @@ def replace_task(app_id: str, task_id: str) -> Response:
     "/v1/admin/apps/{app_id}/tasks/{task_id}", methods=("DELETE",), auth=MANAGERS, response=Deleted, summary="Delete a task", errors=(404,)
 )
 def delete_task(app_id: str, task_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     tasks.delete_task(app, task_id)
     return ok(Deleted(deleted=True))
 
@@ -84,7 +84,7 @@ REVIEWERS = operator(Role.OWNER, Role.OPERATOR, Role.REVIEWER)
     errors=(404,),
 )
 def review_queue(app_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     items, cursor = receipts.review_queue(app, query("cursor"), query_int("limit", 50, low=1, high=100))
     out = [
         ReviewItem(**r.model_dump(include=set(ReviewItem.model_fields) - {"image_urls"}), image_urls=receipts.image_urls(r)) for r in items
@@ -103,6 +103,6 @@ def review_queue(app_id: str) -> Response:
     errors=(400, 404, 409),
 )
 def decide_receipt(app_id: str, receipt_id: str) -> Response:
-    app = apps.get_app(current_operator().tenant_id, app_id)
+    app = operator_app(app_id)
     receipt = receipts.decide(app, receipt_id, current_operator().username, parse_body(ReviewDecision))
     return ok(ReceiptOut(**receipt.model_dump(include=set(ReceiptOut.model_fields))))
