@@ -39,10 +39,10 @@ from chalicelib.mall.models.pages import (
     is_image_key,
 )
 from chalicelib.mall.store.pages import PagesRepo
-from chalicelib.tasks import tasks
-from chalicelib.tasks.tasks import TaskProgress
+from chalicelib.tasks import public as tasks
+from chalicelib.tasks.public import TaskProgress
+from chalicelib.tenancy.access import app_by_id
 from chalicelib.tenancy.models import App
-from chalicelib.tenancy.store.apps import AppsRepo
 
 PREVIEW_TTL_SECONDS = 30 * 60
 PREVIEW_PATH = "/v1/mall/page/preview"
@@ -241,16 +241,14 @@ def preview(app: App, page_id: str, by: str, key: str, repo: PagesRepo | None = 
     return Preview(token=token, expires_at=expires, path=f"{PREVIEW_PATH}?token={token}")
 
 
-def open_preview(
-    token: str, key: str, repo: PagesRepo | None = None, apps: AppsRepo | None = None, clock: Clock | None = None
-) -> tuple[App, str, PageLayout]:
+def open_preview(token: str, key: str, repo: PagesRepo | None = None, clock: Clock | None = None) -> tuple[App, str, PageLayout]:
     """(app, page id, the draft as previewed) for a valid, unexpired preview token."""
     raw = tokens.verify(key, "preview", token, epoch(time_now(clock)))
     try:
         claims = _PreviewClaims.model_validate(raw)
     except ValidationError:
         raise Unauthorized("Token is not valid") from None
-    app = (apps or AppsRepo()).get_cached(claims.app) if len(claims.app) <= 64 else None
+    app = app_by_id(claims.app)
     if app is None or app.tenant_id != claims.ten or not _PAGE_ID.match(claims.page):
         raise NotFound("Preview not found")
     page = (repo or PagesRepo()).get_preview(app.app_id, claims.page, claims.pvw[:32])

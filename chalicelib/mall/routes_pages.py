@@ -33,7 +33,7 @@ from chalicelib.mall.models.pages import (
     TaskListComponent,
     TaskListView,
 )
-from chalicelib.tasks.routes_member import task_out
+from chalicelib.tasks.public import task_out
 from chalicelib.tenancy.access import caller_app, operator_app
 from chalicelib.tenancy.models import App
 

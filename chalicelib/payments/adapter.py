@@ -58,7 +58,7 @@ class WechatPayConfig(BaseModel):
     @field_validator("platform_public_key_pem")
     @classmethod
     def _loads(cls, value: str) -> str:
-        from chalicelib.payments.wechatpay import load_platform_key
+        from chalicelib.payments.platform_key import load_platform_key
 
         load_platform_key(value)
         return value

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hmac
 import json
 from collections.abc import Mapping
 from typing import Final, TypeVar
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -39,6 +37,7 @@ from chalicelib.payments.adapter import (
     tenant_extra,
     validation_failed,
 )
+from chalicelib.payments.platform_key import load_platform_key
 
 PROVIDER: Final = "wechatpay"
 HEADER_TIMESTAMP: Final = "wechatpay-timestamp"
@@ -50,7 +49,6 @@ SIGNATURE_TYPE: Final = "WECHATPAY2-SHA256-RSA2048"
 ALGORITHM: Final = "AEAD_AES_256_GCM"
 PAYMENT_EVENT: Final = "TRANSACTION.SUCCESS"
 REFUND_EVENT: Final = "REFUND.SUCCESS"
-MIN_KEY_BITS: Final = 2048
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -166,19 +164,6 @@ def decrypt_resource(api_v3_key: str, resource: _Resource) -> bytes:
         raise Unauthorized("The app's api_v3_key does not open the WeChat Pay resource") from None
     except ValueError:  # nonce length out of range
         raise ValidationFailed("WeChat Pay resource nonce is invalid") from None
-
-
-@functools.lru_cache(maxsize=64)
-def load_platform_key(pem: str) -> rsa.RSAPublicKey:
-    """A platform public key or certificate (PEM) → its RSA key. ValueError when it is neither, or too weak."""
-    data = pem.strip().encode()
-    try:
-        key = x509.load_pem_x509_certificate(data).public_key() if b"BEGIN CERTIFICATE" in data else serialization.load_pem_public_key(data)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise ValueError("the WeChat Pay platform key is not a PEM public key or certificate") from None
-    if not isinstance(key, rsa.RSAPublicKey) or key.key_size < MIN_KEY_BITS:
-        raise ValueError(f"the WeChat Pay platform key must be RSA, {MIN_KEY_BITS} bits or more")
-    return key
 
 
 class _Resource(BaseModel):

@@ -20,8 +20,7 @@ from chalicelib.points.models import (
     TransferRequest,
     TransferResult,
 )
-from chalicelib.tenancy import members
-from chalicelib.tenancy.store.apps import AppsRepo
+from chalicelib.tenancy.access import app_by_id, member_by_openid
 
 server = Api(__name__, tag="server")
 
@@ -36,7 +35,7 @@ def _result(outcome: Outcome) -> PointsResult:
 )
 def get_member(openid: str) -> Response:
     caller = current_app_caller()
-    profile = members.member_by_openid(caller.app, openid)
+    profile = member_by_openid(caller.app, openid)
     return ok(ProfileOut(**profile.model_dump(include=set(ProfileOut.model_fields))))
 
 
@@ -85,7 +84,7 @@ def deduct_points() -> Response:
 def transfer_points() -> Response:
     body = parse_body(TransferRequest)
     source = current_app_caller().app
-    target = AppsRepo().get_cached(body.to_app_id)
+    target = app_by_id(body.to_app_id)
     if target is None or target.tenant_id != source.tenant_id:
         raise NotFound("Target app not found")
     outcome = points.transfer(source, body.openid, target, body.to_openid, body.points, body.reference, body.reason)

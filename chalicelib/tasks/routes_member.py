@@ -9,43 +9,12 @@ from chalicelib.core.errors import NotFound
 from chalicelib.core.http.api import Api, current_member, idempotency_key, ok, parse_body
 from chalicelib.points.models import LedgerEntryOut
 from chalicelib.tasks import receipts, tasks
-from chalicelib.tasks.models import CheckinOut, CompletionOut, MemberTaskList, MemberTaskOut
+from chalicelib.tasks.models import CheckinOut, CompletionOut, MemberTaskList
+from chalicelib.tasks.public import task_out
 from chalicelib.tasks.receipt_models import Receipt, ReceiptCreated, ReceiptOut, ReceiptRequest, UploadSlot
 from chalicelib.tenancy.access import caller_app
 
 member = Api(__name__, tag="member")
-
-_CLIENT_FIELDS = (
-    "bonuses",
-    "url",
-    "min_seconds",
-    "ad_unit",
-    "config_id",
-    "activity_id",
-    "listing_id",
-    "starts_at",
-    "ends_at",
-    "max_images",
-)
-
-
-def task_out(progress: tasks.TaskProgress) -> MemberTaskOut:
-    """A task with the member's progress, as GET /v1/tasks (and the mall page's task list) show it."""
-    definition = progress.task.definition
-    dumped = definition.model_dump(mode="json")
-    return MemberTaskOut(
-        task_id=progress.task.task_id,
-        template=definition.template,
-        title=definition.title,
-        description=definition.description,
-        points=definition.points,
-        growth=definition.growth,
-        cycle=definition.cycle.model_dump(),
-        completions_per_cycle=progress.limit,
-        done=progress.done,
-        period=progress.period,
-        details={k: dumped[k] for k in _CLIENT_FIELDS if k in dumped},
-    )
 
 
 @member.endpoint(
