@@ -84,4 +84,4 @@ def period_counters(
 
 def total_counter(pk: str, limit: int, *, by: int, at: datetime, reason: str) -> CounterSpec:
     """A limit over all time (e.g. how many of an item may ever go out)."""
-    return CounterSpec(pk=pk, sk="OUT", limit=limit, ttl=int(at.timestamp()) + TOTAL_TTL_SECONDS, by=by, reason=reason)
+    return CounterSpec(pk=pk, sk=keys.TOTAL_OUT_SK, limit=limit, ttl=int(at.timestamp()) + TOTAL_TTL_SECONDS, by=by, reason=reason)

@@ -31,24 +31,6 @@ from chalicelib.mall.models.codes import CodeImport
 from chalicelib.mall.store.items import CodeItem, GoodsItem
 
 
-def code_import_sk(import_id: str) -> str:
-    """An import record lives under the tenant: ``TENANT#{t}`` / ``CODEIMPORT#{id}``."""
-    return f"CODEIMPORT#{import_id}"
-
-
-def code_pool_sk(goods_id: str) -> str:
-    """The goods' pool item (import lease, code sequence) under the tenant: ``CODEPOOL#{goods}``."""
-    return f"CODEPOOL#{goods_id}"
-
-
-def codes_issued_pk(goods_id: str, bucket: int) -> str:
-    """Issued-code counter, one shard per pool bucket, so exchanges never contend on one item."""
-    return f"GOODS#{goods_id}#ISSUED#{bucket}"
-
-
-CODES_ISSUED_SK = "COUNTER"
-
-
 def import_checkpoint_attribute(import_id: str) -> str:
     """Name of the goods item's attribute that holds an import's next uncounted chunk."""
     return f"code_import_{import_id}"
@@ -228,7 +210,7 @@ class CodesRepo:
     def create_import(self, record: CodeImport) -> None:
         CodeImportItem(
             PK=keys.tenant_pk(record.tenant_id),
-            SK=code_import_sk(record.import_id),
+            SK=keys.code_import_sk(record.import_id),
             kind="code_import",
             tenant_id=record.tenant_id,
             goods_id=record.goods_id,
@@ -243,13 +225,13 @@ class CodesRepo:
 
     def get_import(self, tenant_id: str, import_id: str) -> CodeImport | None:
         try:
-            return _record(CodeImportItem.get(keys.tenant_pk(tenant_id), code_import_sk(import_id), consistent_read=True))
+            return _record(CodeImportItem.get(keys.tenant_pk(tenant_id), keys.code_import_sk(import_id), consistent_read=True))
         except CodeImportItem.DoesNotExist:
             return None
 
     def mark_importing(self, record: CodeImport, *, size: int, etag: str, seq_base: int, at: str) -> CodeImport | None:
         """uploading → importing, with the file's size and version; None if it was not uploading any more."""
-        item = CodeImportItem(PK=keys.tenant_pk(record.tenant_id), SK=code_import_sk(record.import_id))
+        item = CodeImportItem(PK=keys.tenant_pk(record.tenant_id), SK=keys.code_import_sk(record.import_id))
         actions: list[Any] = [
             CodeImportItem.status.set("importing"),
             CodeImportItem.bytes_total.set(size),
@@ -268,7 +250,7 @@ class CodesRepo:
 
     def save_progress(self, record: CodeImport, *, expected_chunk: int) -> None:
         """The report and checkpoint after a chunk, moved only from where this attempt found it."""
-        item = CodeImportItem(PK=keys.tenant_pk(record.tenant_id), SK=code_import_sk(record.import_id))
+        item = CodeImportItem(PK=keys.tenant_pk(record.tenant_id), SK=keys.code_import_sk(record.import_id))
         actions: list[Any] = [getattr(CodeImportItem, name).set(getattr(record, name)) for name in _PROGRESS_FIELDS]
         actions += [
             CodeImportItem.invalid_line_numbers.set(json.dumps(record.invalid_line_numbers)),
@@ -285,7 +267,7 @@ class CodesRepo:
 
     def finish(self, record: CodeImport) -> None:
         """importing (or uploading, for a file refused before any line) → done / failed."""
-        item = CodeImportItem(PK=keys.tenant_pk(record.tenant_id), SK=code_import_sk(record.import_id))
+        item = CodeImportItem(PK=keys.tenant_pk(record.tenant_id), SK=keys.code_import_sk(record.import_id))
         actions: list[Any] = [
             CodeImportItem.status.set(record.status),
             CodeImportItem.updated_at.set(record.updated_at),
@@ -303,7 +285,7 @@ class CodesRepo:
 
     def acquire_lease(self, tenant_id: str, goods_id: str, import_id: str, holder: str, *, until: int, now: int) -> Lease:
         """Take the goods' import lease if it is free or expired; raises LeaseHeld otherwise."""
-        pk, sk = keys.tenant_pk(tenant_id), code_pool_sk(goods_id)
+        pk, sk = keys.tenant_pk(tenant_id), keys.code_pool_sk(goods_id)
         item = CodePoolItem(PK=pk, SK=sk)
         actions: list[Any] = [
             CodePoolItem.kind.set("code_pool"),
@@ -327,7 +309,7 @@ class CodesRepo:
 
     def reserve_seq(self, tenant_id: str, goods_id: str, holder: str, count: int) -> int:
         """Reserve ``count`` sequence numbers (the order codes are issued in); returns the first."""
-        item = CodePoolItem(PK=keys.tenant_pk(tenant_id), SK=code_pool_sk(goods_id))
+        item = CodePoolItem(PK=keys.tenant_pk(tenant_id), SK=keys.code_pool_sk(goods_id))
         try:
             item.update(actions=[CodePoolItem.next_seq.add(count)], condition=CodePoolItem.holder == holder)
         except UpdateError as exc:
@@ -338,7 +320,7 @@ class CodesRepo:
 
     def release_lease(self, tenant_id: str, goods_id: str, holder: str, *, keep_until: int | None = None) -> None:
         """Give the lease up; ``keep_until`` keeps it a little longer (writes in flight may still land)."""
-        item = CodePoolItem(PK=keys.tenant_pk(tenant_id), SK=code_pool_sk(goods_id))
+        item = CodePoolItem(PK=keys.tenant_pk(tenant_id), SK=keys.code_pool_sk(goods_id))
         if keep_until is None:
             actions: list[Any] = [CodePoolItem.holder.remove(), CodePoolItem.holder_import.remove(), CodePoolItem.lease_until.remove()]
         else:
@@ -370,7 +352,7 @@ class CodesRepo:
                         PK=keys.code_pk(goods_id, new.digest),
                         SK=keys.CODE_SK,
                         GSI1PK=keys.free_codes_gsi(goods_id, keys.code_bucket(new.digest)),
-                        GSI1SK=f"{new.seq:010d}",
+                        GSI1SK=keys.free_codes_gsi_sk(new.seq),
                         kind="code",
                         goods_id=goods_id,
                         code=new.code,
@@ -386,11 +368,11 @@ class CodesRepo:
 
     def issued(self, goods_id: str) -> int:
         """Codes issued so far: the sum of the shards (one BatchGetItem)."""
-        wanted = [(codes_issued_pk(goods_id, bucket), CODES_ISSUED_SK) for bucket in range(keys.CODE_BUCKETS)]
+        wanted = [(keys.codes_issued_pk(goods_id, bucket), keys.CODES_ISSUED_SK) for bucket in range(keys.CODE_BUCKETS)]
         return sum(int(item.issued or 0) for item in CodesIssuedItem.batch_get(wanted))
 
 
 def issued_write(goods_id: str, bucket: int, delta: int = 1) -> Write:
     """For the exchange's transaction: ``delta`` codes of ``bucket`` issued (−1 when a cancelled order gives one back)."""
-    counter = CodesIssuedItem(PK=codes_issued_pk(goods_id, bucket), SK=CODES_ISSUED_SK)
+    counter = CodesIssuedItem(PK=keys.codes_issued_pk(goods_id, bucket), SK=keys.CODES_ISSUED_SK)
     return Write("update", counter, None, "codes_issued", (CodesIssuedItem.kind.set("codes_issued"), CodesIssuedItem.issued.add(delta)))

@@ -62,7 +62,7 @@ def order_put(order: Order) -> list[Write]:
     )
     for name, value in _order_keys(order).items():
         setattr(item, name, value)
-    index = IndexItem(PK=keys.order_index_pk(order.app_id, order.order_id), SK=keys.INDEX_SK, kind="order_index", target=order.member_id)
+    index = IndexItem(PK=keys.order_index_pk(order.app_id, order.order_id), SK=keys.ORDER_INDEX_SK, kind="order_index", target=order.member_id)
     return [
         Write("put", item, OrderItem.PK.does_not_exist(), "order", spec=order.order_id),
         Write("put", index, IndexItem.PK.does_not_exist(), "order", spec=order.order_id),
@@ -139,7 +139,7 @@ class OrdersRepo:
     def find(self, app_id: str, order_id: str) -> Order | None:
         """By order id alone (admin, payment webhooks, workflows)."""
         try:
-            index = IndexItem.get(keys.order_index_pk(app_id, order_id), keys.INDEX_SK, consistent_read=True)
+            index = IndexItem.get(keys.order_index_pk(app_id, order_id), keys.ORDER_INDEX_SK, consistent_read=True)
         except IndexItem.DoesNotExist:
             return None
         return self.get(app_id, index.target, order_id)

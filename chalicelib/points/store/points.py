@@ -212,7 +212,7 @@ class OutboxRepo:
         guard = GuardItem(PK=keys.app_guard_pk(app_id, "remind", f"{member_id}:{expires_on}"), SK=keys.GUARD_SK, kind="guard")
         item = OutboxItem(
             PK=keys.outbox_pk(app_id, day),
-            SK=f"{at}#{member_id}",
+            SK=keys.outbox_sk(at, member_id),
             kind="outbox",
             app_id=app_id,
             member_id=member_id,
