@@ -11,6 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -45,6 +46,7 @@ from chalicelib.tenancy.access import app_by_id
 from chalicelib.tenancy.models import App
 
 PREVIEW_TTL_SECONDS = 30 * 60
+T = TypeVar("T")
 PREVIEW_PATH = "/v1/mall/page/preview"
 LISTING_PATH = "/pages/mall/listing"
 _PAGE_ID = re.compile(PAGE_ID_PATTERN)
@@ -292,31 +294,43 @@ def resolve(app: App, page: PageLayout, member_id: str | None, clock: Clock | No
     Unknown, offline or removed listing / task ids are dropped silently: a page must not break because
     a listing was taken offline after it was published. ``member_id`` None = a preview (no member data).
     """
-    now = time_now(clock)
-    listing_parts = [c for c in page.components if isinstance(c, Showcase | ListingGrid)]
-    listings: dict[str, ListingView] = {}
-    everything: list[ListingView] = []
-    if listing_parts:
-        wanted = None if any(c.listing_ids is None for c in listing_parts) else [i for c in listing_parts for i in c.listing_ids or []]
-        everything = mall_listings.member_listings(app, member_id, list(dict.fromkeys(wanted)) if wanted is not None else None, clock=clock)
-        listings = {view.listing_id: view for view in everything}
-    progress: list[TaskProgress] = []
-    if any(isinstance(c, TaskListComponent) for c in page.components):
-        progress = tasks.member_tasks(app, member_id, clock=clock) if member_id else _preview_tasks(app, now)
+    everything = _page_listings(app, page, member_id, clock)
+    listings = {view.listing_id: view for view in everything}
+    progress = _page_tasks(app, page, member_id, clock)
     by_task = {p.task.task_id: p for p in progress}
     resolved = []
     for component in page.components:
         if isinstance(component, Showcase):
-            resolved.append(Resolved(component, listings=[listings[i] for i in component.listing_ids if i in listings]))
+            resolved.append(Resolved(component, listings=_pick(listings, component.listing_ids)))
         elif isinstance(component, ListingGrid):
-            chosen = everything if component.listing_ids is None else [listings[i] for i in component.listing_ids if i in listings]
+            chosen = everything if component.listing_ids is None else _pick(listings, component.listing_ids)
             resolved.append(Resolved(component, listings=chosen[: component.limit]))
         elif isinstance(component, TaskListComponent):
-            picked = progress if component.task_ids is None else [by_task[i] for i in component.task_ids if i in by_task]
+            picked = progress if component.task_ids is None else _pick(by_task, component.task_ids)
             resolved.append(Resolved(component, tasks=picked[: component.limit]))
         else:
             resolved.append(Resolved(_with_urls(component)))
     return resolved
+
+
+def _pick(found: dict[str, T], ids: list[str]) -> list[T]:
+    """The ones of ``ids`` that were found, in the page's order."""
+    return [found[i] for i in ids if i in found]
+
+
+def _page_listings(app: App, page: PageLayout, member_id: str | None, clock: Clock | None) -> list[ListingView]:
+    """Every listing the page's showcases and grids show, in one read (all live listings if a grid shows "all")."""
+    parts = [c for c in page.components if isinstance(c, Showcase | ListingGrid)]
+    if not parts:
+        return []
+    wanted = None if any(c.listing_ids is None for c in parts) else list(dict.fromkeys(i for c in parts for i in c.listing_ids or []))
+    return mall_listings.member_listings(app, member_id, wanted, clock=clock)
+
+
+def _page_tasks(app: App, page: PageLayout, member_id: str | None, clock: Clock | None) -> list[TaskProgress]:
+    if not any(isinstance(c, TaskListComponent) for c in page.components):
+        return []
+    return tasks.member_tasks(app, member_id, clock=clock) if member_id else _preview_tasks(app, time_now(clock))
 
 
 # --- promotion link + QR code (per listing) --------------------------------------------------------
