@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: install run test lint format typecheck unit integration e2e infra-test synth bench deploy bootstrap token clean
+.PHONY: install run test lint architecture format typecheck unit integration e2e infra-test synth bench deploy bootstrap token clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,12 +18,16 @@ install: $(STAMP)
 run: $(STAMP)  ## start moto + demo data + the API on 127.0.0.1:$(PORT)
 	$(PY) -m jifen_local.server --port $(PORT)
 
-test: $(STAMP) lint typecheck synth  ## lint, types, synth + cfn-lint, then every test
+test: $(STAMP) lint architecture typecheck synth  ## lint, import contracts + complexity, types, synth + cfn-lint, then every test
 	$(PY) -m pytest -n 2 --dist loadfile tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+architecture: $(STAMP)  ## the shape of the code: import contracts (.importlinter) and a complexity ceiling
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/xenon --max-absolute C --max-modules B --max-average A chalicelib
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
