@@ -146,9 +146,11 @@ def world() -> Iterator[World]:
     from chalice.test import Client
 
     from app import app
+    from chalicelib.mall import fulfilment
     from chalicelib.tenancy import accounts
 
-    with mock_aws(), patch("chalicelib.mall.fulfilment.start"):
+    # orders that wait (physical goods) would start their fulfilment workflow: not what these tests read
+    with mock_aws(), patch.object(fulfilment, "start"):
         client = boto3.client("dynamodb")
         schema.create_table(client, os.environ["JIFEN_TABLE"])
         config_cache().clear()
