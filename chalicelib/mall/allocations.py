@@ -1,10 +1,5 @@
-"""The points mall (G1–G4): goods, allocations, listings, and the exchange — one transaction, never oversold.
-
-An exchange reads the member's profile (one consistent GetItem), decides from cached configuration, and
-writes in one transaction: the points debit (``balance >= cost``), a stock shard (``n >= quantity``),
-every limit counter (``count <= limit - quantity``), the order, the ledger entry, the Idempotency-Key
-guard, and checks that the listing and allocation are still the versions it decided on (online). Virtual
-goods are fulfilled in the same transaction (a CDK code claimed, points credited to the target app).
+"""Allocations (G2): stock moved from goods into an app's sharded sub-stock, with its limits; top-ups and
+returns.
 """
 
 from __future__ import annotations

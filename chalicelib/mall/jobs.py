@@ -1,4 +1,4 @@
-"""The CDK code import job: S3 ObjectCreated under pools/ (or a direct payload) → logic.codes.run_job."""
+"""The CDK code import job: S3 ObjectCreated under pools/ (or a direct payload) → mall.codes.run_job."""
 
 from __future__ import annotations
 

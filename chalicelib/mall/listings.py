@@ -1,11 +1,4 @@
-"""The points mall (G1–G4): goods, allocations, listings, and the exchange — one transaction, never oversold.
-
-An exchange reads the member's profile (one consistent GetItem), decides from cached configuration, and
-writes in one transaction: the points debit (``balance >= cost``), a stock shard (``n >= quantity``),
-every limit counter (``count <= limit - quantity``), the order, the ledger entry, the Idempotency-Key
-guard, and checks that the listing and allocation are still the versions it decided on (online). Virtual
-goods are fulfilled in the same transaction (a CDK code claimed, points credited to the target app).
-"""
+"""Listings (G3): what an app sells, at what price, when; the member's views of them with live stock."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API. Strict: unknown fields and wrong types are refused."""
+"""The payments API's bodies: the providers an app has configured."""
 
 from __future__ import annotations
 

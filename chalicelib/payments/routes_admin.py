@@ -1,4 +1,6 @@
-"""Operator routes: the tenant's apps, operators, stores. Tenant comes from the operator token."""
+"""Operator routes of payment providers: an app's WeChat Pay and Douyin settings. Tenant from the operator
+token.
+"""
 
 from __future__ import annotations
 

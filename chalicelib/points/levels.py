@@ -1,4 +1,4 @@
-"""Member levels (M1, M2): a ladder of minimum growth values; growth added once per reference."""
+"""Member levels (M1, M2): a ladder of minimum growth values, and the level a growth value reaches."""
 
 from __future__ import annotations
 

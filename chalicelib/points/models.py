@@ -1,4 +1,6 @@
-"""Domain objects: what repositories return and logic works with."""
+"""The points domain's objects and bodies: profiles, ledger entries, levels, and the points API's requests and
+results.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Member routes: the member comes from the bearer token, never from the request."""
+"""Member routes of points: my profile (balance, growth, level, what expires when) and my ledger."""
 
 from __future__ import annotations
 

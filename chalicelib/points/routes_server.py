@@ -1,4 +1,6 @@
-"""Server-to-server routes (tenant backend → Jifen), HMAC-signed with the app's server key."""
+"""Server-to-server points routes (tenant backend → Jifen), HMAC-signed: members, grants, deductions,
+transfers, outbox.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Request and response bodies of the HTTP API. Strict: unknown fields and wrong types are refused."""
+"""Task definitions (K1–K3) and the tasks API's bodies: check-ins, completions, the member's task list, inbound
+events.
+"""
 
 from __future__ import annotations
 

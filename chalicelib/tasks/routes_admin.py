@@ -1,4 +1,4 @@
-"""Operator routes: the tenant's apps, operators, stores. Tenant comes from the operator token."""
+"""Operator routes of tasks: task definitions and the receipt review queue. Tenant from the operator token."""
 
 from __future__ import annotations
 

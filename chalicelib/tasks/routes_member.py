@@ -1,4 +1,6 @@
-"""Member routes: the member comes from the bearer token, never from the request."""
+"""Member routes of tasks: check-in, the task list, completions, receipts. The member comes from the bearer
+token.
+"""
 
 from __future__ import annotations
 

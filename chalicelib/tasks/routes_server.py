@@ -1,4 +1,4 @@
-"""Server-to-server routes (tenant backend → Jifen), HMAC-signed with the app's server key."""
+"""Server-to-server tasks routes, HMAC-signed: growth for a completed member task (M2)."""
 
 from __future__ import annotations
 

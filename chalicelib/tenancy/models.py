@@ -1,4 +1,4 @@
-"""Domain objects: what repositories return and logic works with."""
+"""Tenancy's objects and bodies: tenants, apps (settings, secrets), operators, members, stores, verifiers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Operator routes: the tenant's apps, operators, stores. Tenant comes from the operator token."""
+"""Operator routes of tenancy: the tenant, its apps (settings, secrets), operators, stores, verifiers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Routes anyone may call: logins, health, the OpenAPI document."""
+"""Login routes anyone may call: members, operators, verifiers get Jifen tokens."""
 
 from __future__ import annotations
 

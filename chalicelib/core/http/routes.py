@@ -1,4 +1,4 @@
-"""Routes anyone may call: logins, health, the OpenAPI document."""
+"""Routes of the platform itself: liveness and the OpenAPI document."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Helpers every repository uses: cursors, condition failures, a short-lived config cache."""
+"""The table's connection for transactions, and reading why a write or a transaction was refused."""
 
 from __future__ import annotations
 

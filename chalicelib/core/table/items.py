@@ -1,4 +1,7 @@
-"""PynamoDB models of the single table. They never leave dal/: repositories return domain objects."""
+"""The table's base PynamoDB items: the table binding, both GSIs, and the items core's mechanisms own (member
+profile, guards, counters, nonces, webhook events, config documents, index items). Domain items live in each
+domain's store/items.py; no item leaves a store.
+"""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Goods, allocations (with sharded stock), listings and orders in the single table.
-
-Stock only ever changes with ``ADD`` under a condition (``available >= q`` on goods, ``n >= part`` on
-a shard), in transactions that also move it somewhere else, so the sum is conserved: goods available +
-every allocation's stock + what orders hold == goods total.
-"""
+"""Allocations (G2): an app's sub-stock of goods, spread over core.stock shards; every move conserves stock."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Goods, allocations (with sharded stock), listings and orders in the single table.
-
-Stock only ever changes with ``ADD`` under a condition (``available >= q`` on goods, ``n >= part`` on
-a shard), in transactions that also move it somewhere else, so the sum is conserved: goods available +
-every allocation's stock + what orders hold == goods total.
-"""
+"""Enterprise goods under the tenant (G1): created, edited with optimistic versions, stock only ever added."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""PynamoDB models of the single table. They never leave dal/: repositories return domain objects."""
+"""The mall's PynamoDB items: goods, allocations, orders, CDK codes. They never leave mall/store: repositories
+return domain objects.
+"""
 
 from __future__ import annotations
 

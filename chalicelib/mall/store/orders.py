@@ -1,9 +1,4 @@
-"""Goods, allocations (with sharded stock), listings and orders in the single table.
-
-Stock only ever changes with ``ADD`` under a condition (``available >= q`` on goods, ``n >= part`` on
-a shard), in transactions that also move it somewhere else, so the sum is conserved: goods available +
-every allocation's stock + what orders hold == goods total.
-"""
+"""Orders in the member's partition, their id index and GSI entries, CDK code claims, and workflow tokens."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PynamoDB models of the single table. They never leave dal/: repositories return domain objects."""
+"""The points domain's PynamoDB items: ledger entries and expiry reminders. They never leave points/store."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PynamoDB models of the single table. They never leave dal/: repositories return domain objects."""
+"""The tasks domain's PynamoDB items: receipts. They never leave tasks/store."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""PynamoDB models of the single table. They never leave dal/: repositories return domain objects."""
+"""Tenancy's PynamoDB items: tenants, operators, apps and their secrets, stores, verifiers. They never leave
+tenancy/store.
+"""
 
 from __future__ import annotations
 
