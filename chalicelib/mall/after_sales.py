@@ -4,7 +4,8 @@
   ``order.refund["from_status"]``) and a review item joins the queue; then a Standard execution named
   ``refund-{order}-{attempt}`` waits for a reviewer (``.waitForTaskToken``). A repeated request starts
   nothing new.
-- ``decide``: one decision wins (review ``pending → deciding``) and resumes the execution.
+- ``decide``: one decision wins (review ``pending → deciding``) and resumes the execution (the
+  task-token mechanics, shared with the other reviews, are ``core.review``'s).
 - the workflow applies it: approve → the cash back through the refund adapter (idempotent by order id),
   then ``fulfilment.revert`` in one transaction (status refunded, stock back, points back only if the
   listing said so when the member exchanged); reject → the order returns to its previous status with the
@@ -14,15 +15,16 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.core import aws
 from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.config import get_settings
-from chalicelib.core.errors import Conflict, NotFound, UpstreamFailed, ValidationFailed
+from chalicelib.core.errors import Conflict, NotFound, UpstreamFailed
 from chalicelib.core.models import Page
+from chalicelib.core.review import DECIDING, PENDING, Decision, apply_once, claim_and_resume, expire_once, failure_note
 from chalicelib.core.txn.unit import ConditionRefused, VersionConflict, Write
 from chalicelib.mall import fulfilment
 from chalicelib.mall.models.after_sales import (
@@ -42,7 +44,7 @@ from chalicelib.payments.refunds import RefundAdapter, refund_adapter
 from chalicelib.points.store.points import Commit, PointsRepo
 from chalicelib.tenancy.models import App
 
-TIMEOUT_REASON = "not reviewed in time"
+NOT_WAITING = "This refund request is not waiting for a decision"
 NOT_STARTED_REASON = "the review could not be started; request the refund again"
 APPROVED_REASON = "refund approved"
 RETRY_NOTE = "the refund could not be carried out yet; it will be reviewed again"
@@ -166,48 +168,39 @@ def review_queue(app: App, cursor: str | None, limit: int, reviews: RefundReview
 
 def decide(app: App, order_id: str, reviewer: str, decision: RefundDecision, reviews: RefundReviewsRepo | None = None) -> RefundReview:
     """A reviewer's decision resumes the waiting execution; only one decision per request gets through."""
-    reviews = reviews or RefundReviewsRepo()
+    store = reviews or RefundReviewsRepo()
     order = OrdersRepo().find(app.app_id, order_id)
     if order is None:
         raise NotFound("Order not found")
     info = refund_info(order)
     if order.status != "refund_requested" or info is None:
         raise Conflict(f"This order is {order.status}, not waiting for a refund review")
-    review = reviews.get(app.app_id, order_id, info.attempt)
-    if review is None or review.status != "pending" or not review.task_token:
-        raise Conflict("This refund request is not waiting for a decision")
-    if not decision.approve and not decision.reason:
-        raise ValidationFailed("A rejection needs a reason", details=[{"field": "reason", "problem": "required to reject"}])
-    if not decision.approve and info.refund_id:
-        raise Conflict("The cash was already refunded: approve to finish the return")
+    review = store.get(app.app_id, order_id, info.attempt)
+    if review is None:
+        raise Conflict(NOT_WAITING)
+    cash_back = bool(info.refund_id)
+
+    def refunded_cash_cannot_be_rejected() -> None:
+        if not decision.approve and cash_back:
+            raise Conflict("The cash was already refunded: approve to finish the return")
+
     deciding = review.model_copy(
-        update={"status": "deciding", "reviewer": reviewer, "approve": decision.approve, "decision_reason": decision.reason}
+        update={"status": DECIDING, "reviewer": reviewer, "approve": decision.approve, "decision_reason": decision.reason}
     )
-    if not reviews.update(deciding, ("pending",)):
-        raise Conflict("Another reviewer decided this refund request")
-    try:
-        aws.send_task_success(review.task_token, {"approve": decision.approve, "reason": decision.reason, "reviewer": reviewer})
-    except UpstreamFailed:
-        reviews.update(review, ("deciding",))  # back in the queue: the decision can be made again
-        raise
+    claim_and_resume(
+        review,
+        Decision(decision.approve, decision.reason, reviewer),
+        claim=lambda: store.update(deciding, (PENDING,)),
+        not_waiting=NOT_WAITING,
+        taken="Another reviewer decided this refund request",
+        rules=refunded_cash_cannot_be_rejected,
+        on_unreachable=lambda: store.update(review, (DECIDING,)),  # back in the queue: the decision can be made again
+    )
     # Conflict (the review timed out meanwhile) propagates: the timeout step settles the request.
-    return reviews.get(app.app_id, order_id, info.attempt) or deciding
+    return store.get(app.app_id, order_id, info.attempt) or deciding
 
 
 # --- workflow tasks (idempotent: each may run more than once) -------------------------------------
-
-
-def _load(run: ReviewRun, reviews: RefundReviewsRepo) -> tuple[Order, RefundReview, RefundInfo | None]:
-    order = OrdersRepo().get(run.app_id, run.member_id, run.order_id)
-    review = reviews.get(run.app_id, run.order_id, run.attempt)
-    if order is None or review is None:
-        raise NotFound("Refund request not found")
-    return order, review, refund_info(order)
-
-
-def _current(order: Order, info: RefundInfo | None, run: ReviewRun) -> bool:
-    """The order is still waiting on this execution's request (not an older or a settled one)."""
-    return order.status == "refund_requested" and info is not None and info.attempt == run.attempt
 
 
 def await_review(run: ReviewRun, token: str, reviews: RefundReviewsRepo | None = None) -> dict[str, Any]:
@@ -225,30 +218,22 @@ def apply_decision(
     clock: Clock | None = None,
 ) -> dict[str, Any]:
     """Step 2: approve → cash back, then stock (and maybe points) back in one transaction; reject → as it was."""
-    reviews = reviews or RefundReviewsRepo()
-    order, review, info = _load(run, reviews)
-    if not _current(order, info, run):
-        _settle_review(reviews, review, order)
-        return {"status": order.status}
-    assert info is not None
-    now = iso(time_now(clock))
-    if decision.approve:
-        return _approve(order, info, review, decision.reason, reviews, refunds or refund_adapter(), now, clock)
-    return _reject(order, info, review, decision.reason or "rejected", reviews, now)
+    request = _Request.load(run, reviews or RefundReviewsRepo(), clock, refunds)
+    return apply_once(request, Decision(decision.approve, decision.reason, decision.reviewer))
 
 
 def record_failure(run: ReviewRun, error: Any, reviews: RefundReviewsRepo | None = None, clock: Clock | None = None) -> dict[str, Any]:
-    """An approval (or rejection) could not be applied: back in the queue with the error, for a new decision."""
-    reviews = reviews or RefundReviewsRepo()
-    order, review, info = _load(run, reviews)
-    if not _current(order, info, run):
-        _settle_review(reviews, review, order)
+    """An approval (or rejection) could not be applied: back in the queue with the error, for a new decision.
+
+    The used task token is dropped with it: nobody can decide again until the execution waits again (with a new one).
+    """
+    request = _Request.load(run, reviews or RefundReviewsRepo(), clock)
+    if not request.is_open():
+        request.settled()
         return {**run.model_dump(), "again": False}
-    assert info is not None
-    why = _error_text(error)
-    who = f" by {review.reviewer}" if review.reviewer else ""
+    order, review, info = request.order, request.review, request.open_info
     waiting = review.model_copy(
-        update={"status": "pending", "error": f"the decision{who} could not be applied: {why}", "approve": None, "reviewer": None}
+        update={"status": PENDING, "error": failure_note(error, review.reviewer), "approve": None, "reviewer": None}
     )
     note = info.model_copy(update={"error": RETRY_NOTE}).model_dump()
     noted = order.model_copy(update={"refund": note, "updated_at": iso(time_now(clock))})
@@ -260,57 +245,100 @@ def time_out(
     run: ReviewRun, reason: str | None = None, reviews: RefundReviewsRepo | None = None, clock: Clock | None = None
 ) -> dict[str, Any]:
     """Nobody decided in time (or the wait failed): the request is rejected — unless its cash already went back."""
-    reviews = reviews or RefundReviewsRepo()
-    order, review, info = _load(run, reviews)
-    if not _current(order, info, run):
-        _settle_review(reviews, review, order)
-        return {"status": order.status}
-    assert info is not None
-    now = iso(time_now(clock))
-    if info.refund_id:  # an approval paid the cash and then failed: finishing it is the only consistent end
-        return _approve(order, info, review, None, reviews, refund_adapter(), now, clock)
-    return _reject(order, info, review, reason or TIMEOUT_REASON, reviews, now)
+    return expire_once(_Request.load(run, reviews or RefundReviewsRepo(), clock), reason)
 
 
 # --- effects ---------------------------------------------------------------------------------------
 
 
-def _approve(
-    order: Order,
-    info: RefundInfo,
-    review: RefundReview,
-    note: str | None,
-    reviews: RefundReviewsRepo,
-    refunds: RefundAdapter,
-    now: str,
-    clock: Clock | None,
-) -> dict[str, Any]:
-    from chalicelib.tenancy.store.apps import AppsRepo
+@dataclass
+class _Request:
+    """One refund request as its review execution sees it (core.review.Steps): the order, its review, its refund."""
 
-    app = AppsRepo().get_cached(order.app_id)
-    if app is None:
-        raise NotFound("App not found")
-    if order.cash_fen > 0 and not info.refund_id:
-        paid = refunds.refund(app, order.order_id, order.cash_fen, order.order_id, openid=order.openid)
-        info = info.model_copy(update={"refund_fen": paid.amount_fen, "refund_id": paid.refund_id, "refunded_at": paid.refunded_at})
-        order = _remember_refund(order, info)
-    points_back = order.points if order.points_back_on_return else 0
-    final = info.model_copy(
-        update={"state": "approved", "decision_reason": note, "decided_at": now, "points_back": points_back, "error": None}
-    )
-    reverted = fulfilment.revert(
-        app,
-        order,
-        status="refunded",
-        reason=APPROVED_REASON,
-        from_statuses=("refund_requested",),
-        points_back=order.points_back_on_return,
-        stock_back=True,
-        extra={"refund": final.model_dump()},
-        clock=clock,
-    )
-    reviews.update(review.model_copy(update={"status": "done", "outcome": "refunded", "decided_at": now, "error": None}), QUEUED)
-    return {"status": reverted.status, "refund_fen": final.refund_fen, "points_back": points_back}
+    run: ReviewRun
+    order: Order
+    review: RefundReview
+    info: RefundInfo | None
+    reviews: RefundReviewsRepo
+    clock: Clock | None
+    refunds: RefundAdapter | None = None
+
+    @classmethod
+    def load(cls, run: ReviewRun, reviews: RefundReviewsRepo, clock: Clock | None, refunds: RefundAdapter | None = None) -> _Request:
+        order = OrdersRepo().get(run.app_id, run.member_id, run.order_id)
+        review = reviews.get(run.app_id, run.order_id, run.attempt)
+        if order is None or review is None:
+            raise NotFound("Refund request not found")
+        return cls(run, order, review, refund_info(order), reviews, clock, refunds)
+
+    def is_open(self) -> bool:
+        """The order is still waiting on this execution's request (not an older or a settled one)."""
+        return self.order.status == "refund_requested" and self.info is not None and self.info.attempt == self.run.attempt
+
+    @property
+    def open_info(self) -> RefundInfo:
+        assert self.info is not None, "is_open() first"
+        return self.info
+
+    def settled(self) -> dict[str, Any]:
+        """A review whose order moved on leaves the queue (a retried step after the order was settled)."""
+        if self.review.status in QUEUED:
+            outcome = "refunded" if self.order.status == "refunded" else "rejected"
+            self.reviews.update(self.review.model_copy(update={"status": "done", "outcome": outcome}), QUEUED)
+        return {"status": self.order.status}
+
+    def approve(self, decision: Decision) -> dict[str, Any]:
+        return self._refund(decision.reason, self.refunds or refund_adapter())
+
+    def reject(self, decision: Decision) -> dict[str, Any]:
+        return self._reject(decision.reason or "rejected")
+
+    def expire(self, reason: str) -> dict[str, Any]:
+        if self.open_info.refund_id:  # an approval paid the cash and then failed: finishing it is the only consistent end
+            return self._refund(None, refund_adapter())
+        return self._reject(reason)
+
+    def _refund(self, note: str | None, refunds: RefundAdapter) -> dict[str, Any]:
+        """Cash back through the adapter (idempotent by order id), then status, stock and maybe points in one go."""
+        from chalicelib.tenancy.store.apps import AppsRepo
+
+        order, info, now = self.order, self.open_info, iso(time_now(self.clock))
+        app = AppsRepo().get_cached(order.app_id)
+        if app is None:
+            raise NotFound("App not found")
+        if order.cash_fen > 0 and not info.refund_id:
+            paid = refunds.refund(app, order.order_id, order.cash_fen, order.order_id, openid=order.openid)
+            info = info.model_copy(update={"refund_fen": paid.amount_fen, "refund_id": paid.refund_id, "refunded_at": paid.refunded_at})
+            order = _remember_refund(order, info)
+        points_back = order.points if order.points_back_on_return else 0
+        final = info.model_copy(
+            update={"state": "approved", "decision_reason": note, "decided_at": now, "points_back": points_back, "error": None}
+        )
+        reverted = fulfilment.revert(
+            app,
+            order,
+            status="refunded",
+            reason=APPROVED_REASON,
+            from_statuses=("refund_requested",),
+            points_back=order.points_back_on_return,
+            stock_back=True,
+            extra={"refund": final.model_dump()},
+            clock=self.clock,
+        )
+        done = self.review.model_copy(update={"status": "done", "outcome": "refunded", "decided_at": now, "error": None})
+        self.reviews.update(done, QUEUED)
+        return {"status": reverted.status, "refund_fen": final.refund_fen, "points_back": points_back}
+
+    def _reject(self, reason: str) -> dict[str, Any]:
+        """The order goes back to where it was, with the reason; the review leaves the queue."""
+        order, info, now = self.order, self.open_info, iso(time_now(self.clock))
+        rejected = info.model_copy(update={"state": "rejected", "decision_reason": reason, "decided_at": now, "error": None})
+        back = order.model_copy(update={"status": info.from_status, "refund": rejected.model_dump(), "updated_at": now})
+        done = self.review.model_copy(
+            update={"status": "done", "outcome": "rejected", "decision_reason": reason, "decided_at": now, "error": None}
+        )
+        _commit(order, [order_update(back, order.version, ("refund_requested",)), review_update(done, None)])
+        return {"status": info.from_status, "reason": reason}
 
 
 def _remember_refund(order: Order, info: RefundInfo) -> Order:
@@ -318,31 +346,3 @@ def _remember_refund(order: Order, info: RefundInfo) -> Order:
     remembered = order.model_copy(update={"refund": info.model_dump()})
     _commit(order, [order_update(remembered, order.version, ("refund_requested",))])
     return remembered.model_copy(update={"version": order.version + 1})
-
-
-def _reject(order: Order, info: RefundInfo, review: RefundReview, reason: str, reviews: RefundReviewsRepo, now: str) -> dict[str, Any]:
-    rejected = info.model_copy(update={"state": "rejected", "decision_reason": reason, "decided_at": now, "error": None})
-    back = order.model_copy(update={"status": info.from_status, "refund": rejected.model_dump(), "updated_at": now})
-    done = review.model_copy(update={"status": "done", "outcome": "rejected", "decision_reason": reason, "decided_at": now, "error": None})
-    _commit(order, [order_update(back, order.version, ("refund_requested",)), review_update(done, None)])
-    return {"status": info.from_status, "reason": reason}
-
-
-def _settle_review(reviews: RefundReviewsRepo, review: RefundReview, order: Order) -> None:
-    """A review whose order moved on leaves the queue (a retried step after the order was settled)."""
-    if review.status in QUEUED:
-        outcome = "refunded" if order.status == "refunded" else "rejected"
-        reviews.update(review.model_copy(update={"status": "done", "outcome": outcome}), QUEUED)
-
-
-def _error_text(error: Any) -> str:
-    """The task failure Step Functions caught, as one short line (the error's message, not its trace)."""
-    if not isinstance(error, dict):
-        return "unknown error"
-    kind, cause = str(error.get("Error") or "error"), error.get("Cause")
-    try:
-        parsed = json.loads(cause) if isinstance(cause, str) else None
-    except ValueError:
-        parsed = None
-    message = parsed.get("errorMessage") if isinstance(parsed, dict) else cause
-    return f"{kind}: {message}"[:300] if message else kind[:300]

@@ -1,18 +1,23 @@
 """Receipt tasks: upload (presigned S3), submit (starts a Standard review execution), decide, apply.
 
 The review waits in Step Functions (``.waitForTaskToken``); an operator's decision resumes it; an
-unreviewed receipt times out into rejection. Points are credited once, guarded by the receipt id.
+unreviewed receipt times out into rejection (the task-token mechanics are ``core.review``'s). Points are
+credited once, guarded by the receipt id.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from chalicelib.core import aws
 from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.config import get_settings
-from chalicelib.core.errors import Conflict, LimitReached, NotFound, NotOnSale, UpstreamFailed, ValidationFailed
+from chalicelib.core.errors import LimitReached, NotFound, NotOnSale, UpstreamFailed, ValidationFailed
+from chalicelib.core.review import DECIDING, PENDING, TIMEOUT_REASON, Decision, apply_once, claim_and_resume, expire_once
 from chalicelib.core.table import keys
 from chalicelib.core.txn.unit import GuardSpec
 from chalicelib.points.engine import execute
@@ -23,8 +28,6 @@ from chalicelib.tasks.receipt_models import Receipt, ReceiptRequest, ReviewDecis
 from chalicelib.tasks.store.receipts import ReceiptsRepo
 from chalicelib.tasks.tasks import cached_tasks, counter_for, credit_commit, is_live
 from chalicelib.tenancy.models import App
-
-TIMEOUT_REASON = "not reviewed in time"
 
 
 def _receipt_task(app: App, task_id: str) -> Task:
@@ -102,24 +105,22 @@ def review_queue(app: App, cursor: str | None, limit: int, repo: ReceiptsRepo | 
 
 def decide(app: App, receipt_id: str, reviewer: str, decision: ReviewDecision, repo: ReceiptsRepo | None = None) -> Receipt:
     """An operator's decision resumes the waiting execution; only one decision per receipt gets through."""
-    repo = repo or ReceiptsRepo()
-    receipt = repo.get(app.app_id, receipt_id)
+    store = repo or ReceiptsRepo()
+    receipt = store.get(app.app_id, receipt_id)
     if receipt is None:
         raise NotFound("Receipt not found")
-    if receipt.status != "pending" or not receipt.task_token:
-        raise Conflict(f"This receipt is {receipt.status}, not waiting for review")
-    if not decision.approve and not decision.reason:
-        raise ValidationFailed("A rejection needs a reason", details=[{"field": "reason", "problem": "required to reject"}])
-    if not repo.transition(app.app_id, receipt_id, ("pending",), "deciding", reviewer=reviewer, submitted_at=receipt.submitted_at):
-        raise Conflict("Another reviewer decided this receipt")
-    try:
-        aws.send_task_success(receipt.task_token, {"approve": decision.approve, "reason": decision.reason, "reviewer": reviewer})
-    except Conflict:
+    claim_and_resume(
+        receipt,
+        Decision(decision.approve, decision.reason, reviewer),
+        claim=lambda: store.transition(app.app_id, receipt_id, (PENDING,), DECIDING, reviewer=reviewer, submitted_at=receipt.submitted_at),
+        not_waiting=f"This receipt is {receipt.status}, not waiting for review",
+        taken="Another reviewer decided this receipt",
         # The review already timed out: the receipt is rejected, whatever the late decision.
-        repo.transition(app.app_id, receipt_id, ("deciding",), "rejected", reason=TIMEOUT_REASON, decided_at=receipt.submitted_at)
-        raise
-    found = repo.get(app.app_id, receipt_id)
-    return found or receipt
+        on_expired=lambda: store.transition(
+            app.app_id, receipt_id, (DECIDING,), "rejected", reason=TIMEOUT_REASON, decided_at=receipt.submitted_at
+        ),
+    )
+    return store.get(app.app_id, receipt_id) or receipt
 
 
 # --- workflow tasks (idempotent: each may run more than once) -------------------------------------
@@ -132,14 +133,7 @@ def await_review(event: dict[str, Any], repo: ReceiptsRepo | None = None) -> dic
     current = repo.get(receipt["app_id"], receipt["receipt_id"])
     if current is None:
         raise NotFound("Receipt not found")
-    repo.transition(
-        receipt["app_id"],
-        receipt["receipt_id"],
-        ("submitted", "pending"),
-        "pending",
-        task_token=event["token"],
-        submitted_at=current.submitted_at,
-    )
+    repo.hold_token(receipt["app_id"], receipt["receipt_id"], event["token"], current.submitted_at)
     return {"queued": receipt["receipt_id"]}
 
 
@@ -154,70 +148,99 @@ def apply_decision(
     from chalicelib.tenancy.store.apps import AppsRepo
 
     repo = repo or ReceiptsRepo()
-    now = time_now(clock)
     app = (apps or AppsRepo()).get_cached(event["app_id"])
     receipt = repo.get(event["app_id"], event["receipt_id"])
     if app is None or receipt is None:
         raise NotFound("Receipt not found")
-    decision = event.get("decision") or {}
-    reviewer = decision.get("reviewer")
-    if not decision.get("approve"):
-        repo.transition(
-            app.app_id, receipt.receipt_id, ("deciding", "pending"), "rejected", reason=decision.get("reason"), decided_at=iso(now)
-        )
-        return {"status": "rejected"}
-    task = next((t for t in cached_tasks(app) if t.task_id == receipt.task_id), None)
-    if task is None:
-        repo.transition(app.app_id, receipt.receipt_id, ("deciding", "pending"), "rejected", reason="task removed", decided_at=iso(now))
-        return {"status": "rejected"}
-    guard = GuardSpec(
-        pk=keys.app_guard_pk(app.app_id, "receipt", receipt.receipt_id), sk=keys.GUARD_SK, result={"receipt": receipt.receipt_id}
-    )
-
-    def plan(profiles: list[PointsProfile]) -> Commit:
-        return credit_commit(
-            app,
-            receipt.member_id,
-            profiles[0],
-            task,
-            task.definition.points,
-            now,
-            f"receipt:{receipt.receipt_id}",
-            task.definition.title,
-            counters=[counter_for(app, receipt.member_id, task, now)],
-            guards=[guard],
-            kind="receipt",
-        )
-
-    try:
-        outcome = execute([(app.app_id, receipt.member_id)], plan, guard, points_repo or PointsRepo())
-    except LimitReached:
-        reason = "approved, but this task's limit for the cycle was already reached"
-        repo.transition(
-            app.app_id, receipt.receipt_id, ("deciding", "pending"), "rejected", reason=reason, decided_at=iso(now), reviewer=reviewer
-        )
-        return {"status": "rejected", "reason": reason}
-    credited = outcome.entry.delta if outcome.entry else 0
-    repo.transition(
-        app.app_id,
-        receipt.receipt_id,
-        ("deciding", "pending", "approved"),
-        "approved",
-        points=credited,
-        decided_at=iso(now),
-        reviewer=reviewer,
-    )
-    return {"status": "approved", "points": credited}
+    steps = _ReceiptReview(receipt, repo, time_now(clock), app, points_repo or PointsRepo())
+    return apply_once(steps, Decision.from_output(event.get("decision")))
 
 
 def time_out(event: dict[str, Any], repo: ReceiptsRepo | None = None, clock: Clock | None = None) -> dict[str, Any]:
     """Step 2 on timeout (or when a decision could not be applied): the receipt ends rejected, with a reason."""
-    now = time_now(clock)
-    reason = str(event.get("reason") or TIMEOUT_REASON)
-    (repo or ReceiptsRepo()).transition(
-        event["app_id"], event["receipt_id"], ("submitted", "pending", "deciding"), "rejected", reason=reason, decided_at=iso(now)
-    )
-    return {"status": "rejected", "reason": reason}
+    repo = repo or ReceiptsRepo()
+    receipt = repo.get(event["app_id"], event["receipt_id"])
+    if receipt is None:
+        raise NotFound("Receipt not found")
+    return expire_once(_ReceiptReview(receipt, repo, time_now(clock)), event.get("reason"))
+
+
+@dataclass
+class _ReceiptReview:
+    """A receipt's side of its review workflow (core.review.Steps): an approval credits the task's points."""
+
+    receipt: Receipt
+    repo: ReceiptsRepo
+    now: datetime
+    app: App | None = None  # only the apply step needs it (and loads it)
+    points_repo: PointsRepo | None = None
+
+    def is_open(self) -> bool:
+        # "submitted": the wait step never kept a token, yet the execution may time out
+        return self.receipt.status in ("submitted", PENDING, DECIDING)
+
+    def settled(self) -> dict[str, Any]:
+        if self.receipt.status == "approved":
+            return {"status": "approved", "points": self.receipt.points or 0}
+        return {"status": self.receipt.status, "reason": self.receipt.reason}
+
+    def reject(self, decision: Decision) -> dict[str, Any]:
+        self._close("rejected", reason=decision.reason)
+        return {"status": "rejected"}
+
+    def expire(self, reason: str) -> dict[str, Any]:
+        self._close("rejected", ("submitted", PENDING, DECIDING), reason=reason)
+        return {"status": "rejected", "reason": reason}
+
+    def approve(self, decision: Decision) -> dict[str, Any]:
+        """Points exactly once: the credit's guard is keyed by the receipt, so a repeated run adds nothing."""
+        assert self.app is not None and self.points_repo is not None
+        task = next((t for t in cached_tasks(self.app) if t.task_id == self.receipt.task_id), None)
+        if task is None:
+            self._close("rejected", reason="task removed")
+            return {"status": "rejected"}
+        guard = self._guard()
+        try:
+            outcome = execute([(self.app.app_id, self.receipt.member_id)], self._credit(task, guard), guard, self.points_repo)
+        except LimitReached:
+            reason = "approved, but this task's limit for the cycle was already reached"
+            self._close("rejected", reason=reason, reviewer=decision.reviewer)
+            return {"status": "rejected", "reason": reason}
+        credited = outcome.entry.delta if outcome.entry else 0
+        self._close("approved", (PENDING, DECIDING, "approved"), points=credited, reviewer=decision.reviewer)
+        return {"status": "approved", "points": credited}
+
+    def _guard(self) -> GuardSpec:
+        """The credit happens once per receipt (its result replays for a repeated run)."""
+        receipt_id = self.receipt.receipt_id
+        return GuardSpec(pk=keys.app_guard_pk(self.receipt.app_id, "receipt", receipt_id), sk=keys.GUARD_SK, result={"receipt": receipt_id})
+
+    def _credit(self, task: Task, guard: GuardSpec) -> Callable[[list[PointsProfile]], Commit]:
+        """The points plan: the task's points to the member, counted in the task's cycle, under the receipt's guard."""
+        app, receipt, now = self.app, self.receipt, self.now
+        assert app is not None
+        points, title = task.definition.points, task.definition.title
+
+        def plan(profiles: list[PointsProfile]) -> Commit:
+            return credit_commit(
+                app,
+                receipt.member_id,
+                profiles[0],
+                task,
+                points,
+                now,
+                f"receipt:{receipt.receipt_id}",
+                title,
+                counters=[counter_for(app, receipt.member_id, task, now)],
+                guards=[guard],
+                kind="receipt",
+            )
+
+        return plan
+
+    def _close(self, status: str, from_status: tuple[str, ...] = (DECIDING, PENDING), **fields: Any) -> None:
+        """The receipt's final state, only from an open one (a concurrent run or the timeout may be first)."""
+        self.repo.transition(self.receipt.app_id, self.receipt.receipt_id, from_status, status, decided_at=iso(self.now), **fields)
 
 
 def image_urls(receipt: Receipt) -> list[str]:

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.mall.after_sales import _error_text, refusal
+from chalicelib.core.review import failure_text as _error_text
+from chalicelib.mall.after_sales import refusal
 from chalicelib.mall.models.after_sales import MAX_REQUESTS
 from chalicelib.mall.models.catalog import Order
 

@@ -57,7 +57,9 @@ def order_put(order: Order) -> list[Write]:
     )
     for name, value in _order_keys(order).items():
         setattr(item, name, value)
-    index = IndexItem(PK=keys.order_index_pk(order.app_id, order.order_id), SK=keys.ORDER_INDEX_SK, kind="order_index", target=order.member_id)
+    index = IndexItem(
+        PK=keys.order_index_pk(order.app_id, order.order_id), SK=keys.ORDER_INDEX_SK, kind="order_index", target=order.member_id
+    )
     return [
         Write("put", item, OrderItem.PK.does_not_exist(), "order", spec=order.order_id),
         Write("put", index, IndexItem.PK.does_not_exist(), "order", spec=order.order_id),

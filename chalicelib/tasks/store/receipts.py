@@ -79,6 +79,13 @@ class ReceiptsRepo:
             raise
         return True
 
+    def hold_token(self, app_id: str, receipt_id: str, token: str, submitted_at: str | None) -> bool:
+        """The waiting execution's task token, kept while the receipt waits (submitted or pending) for review.
+
+        It joins the review queue, ordered by ``submitted_at``; a repeated wait step replaces the token.
+        """
+        return self.transition(app_id, receipt_id, ("submitted", "pending"), "pending", task_token=token, submitted_at=submitted_at)
+
     def pending(self, app_id: str, cursor: str | None, limit: int) -> Page[Receipt]:
         gsi_pk = keys.review_queue_gsi(app_id, "pending")
         result = ReceiptItem.gsi2.query(gsi_pk, limit=limit, last_evaluated_key=decode_cursor(cursor, expect={"GSI2PK": gsi_pk}))
