@@ -42,6 +42,7 @@ from chalicelib.mall.store.after_sales import QUEUED, RefundReviewsRepo, review_
 from chalicelib.mall.store.orders import OrdersRepo, order_update
 from chalicelib.payments.refunds import RefundAdapter, refund_adapter
 from chalicelib.points.store.points import Commit, PointsRepo
+from chalicelib.tenancy.access import app_by_id
 from chalicelib.tenancy.models import App
 
 NOT_WAITING = "This refund request is not waiting for a decision"
@@ -300,10 +301,8 @@ class _Request:
 
     def _refund(self, note: str | None, refunds: RefundAdapter) -> dict[str, Any]:
         """Cash back through the adapter (idempotent by order id), then status, stock and maybe points in one go."""
-        from chalicelib.tenancy.store.apps import AppsRepo
-
         order, info, now = self.order, self.open_info, iso(time_now(self.clock))
-        app = AppsRepo().get_cached(order.app_id)
+        app = app_by_id(order.app_id)
         if app is None:
             raise NotFound("App not found")
         if order.cash_fen > 0 and not info.refund_id:

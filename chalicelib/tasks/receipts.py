@@ -27,6 +27,7 @@ from chalicelib.tasks.models import ReceiptTask, Task
 from chalicelib.tasks.receipt_models import Receipt, ReceiptRequest, ReviewDecision
 from chalicelib.tasks.store.receipts import ReceiptsRepo
 from chalicelib.tasks.tasks import cached_tasks, counter_for, credit_commit, is_live
+from chalicelib.tenancy.access import app_by_id
 from chalicelib.tenancy.models import App
 
 
@@ -139,16 +140,13 @@ def await_review(event: dict[str, Any], repo: ReceiptsRepo | None = None) -> dic
 
 def apply_decision(
     event: dict[str, Any],
-    apps: Any = None,
     repo: ReceiptsRepo | None = None,
     points_repo: PointsRepo | None = None,
     clock: Clock | None = None,
 ) -> dict[str, Any]:
     """Step 2: approve → points exactly once (guarded by the receipt id); reject → the reason the member sees."""
-    from chalicelib.tenancy.store.apps import AppsRepo
-
     repo = repo or ReceiptsRepo()
-    app = (apps or AppsRepo()).get_cached(event["app_id"])
+    app = app_by_id(event["app_id"])
     receipt = repo.get(event["app_id"], event["receipt_id"])
     if app is None or receipt is None:
         raise NotFound("Receipt not found")
