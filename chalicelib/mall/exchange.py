@@ -3,25 +3,25 @@
 An exchange reads the member's profile (one consistent GetItem), decides from cached configuration, and
 writes in one transaction: the points debit (``balance >= cost``), a stock shard (``n >= quantity``),
 every limit counter (``count <= limit - quantity``), the order, the ledger entry, the Idempotency-Key
-guard, and checks that the listing and allocation are still the versions it decided on (online). Virtual
-goods are fulfilled in the same transaction (a CDK code claimed, points credited to the target app).
+guard, and checks that the listing and allocation are still the versions it decided on (online). Free
+virtual goods are fulfilled in the same transaction (``mall.virtual``: a CDK code claimed, points credited
+to the target app).
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from chalicelib.core import hooks, limits, stock
 from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.errors import Conflict, IdempotencyMismatch, NotFound, NotOnSale, SoldOut, ValidationFailed
 from chalicelib.core.hooks import MallExchanged
-from chalicelib.core.ids import member_id_for
 from chalicelib.core.models import Page
 from chalicelib.core.table import keys
-from chalicelib.core.txn.unit import ConditionRefused, CounterSpec, GuardSpec, Write
+from chalicelib.core.txn.unit import ConditionRefused, CounterSpec, GuardSpec
+from chalicelib.mall import virtual
 from chalicelib.mall.listings import Offer, _offer, why_not_on_sale
 from chalicelib.mall.models.catalog import (
     Allocation,
@@ -30,12 +30,11 @@ from chalicelib.mall.models.catalog import (
     Order,
 )
 from chalicelib.mall.store.allocations import AllocationsRepo
-from chalicelib.mall.store.orders import OrdersRepo, code_claims, free_codes, order_put
-from chalicelib.points.engine import execute, fingerprint, new_entry_id, plan_earn, plan_spend
-from chalicelib.points.models import LedgerEntry, PointsProfile
+from chalicelib.mall.store.orders import OrdersRepo, order_put
+from chalicelib.points.engine import Outcome, Plan, execute, fingerprint, ledger_entry, new_entry_id, plan_spend
+from chalicelib.points.models import PointsProfile
 from chalicelib.points.store.points import Commit, PointsRepo
 from chalicelib.tenancy.models import App
-from chalicelib.tenancy.store.apps import AppsRepo
 
 STOCK_ATTEMPTS = 8  # shard retries before SOLD_OUT / busy
 CONFIG_ATTEMPTS = 2  # the listing or allocation changed under us: decide again on fresh config
@@ -65,14 +64,6 @@ def limit_counters(app: App, allocation: Allocation, member_id: str, device_id: 
     return counters
 
 
-@dataclass
-class _Attempt:
-    """What one try of an exchange decided that is not in the profile: shards, codes."""
-
-    shards: dict[int, int]
-    codes: list[tuple[str, str]]
-
-
 def _first_shards(allocation: Allocation, quantity: int) -> dict[int, int]:
     return {random.randrange(allocation.shards): quantity}  # noqa: S311 (load spreading, not security)
 
@@ -100,6 +91,34 @@ def _shards_with_stock(offer: Offer, quantity: int, repo: AllocationsRepo) -> di
     return parts
 
 
+@dataclass(frozen=True)
+class _Request:
+    """One exchange as asked: who, what, the Idempotency-Key guard, and when."""
+
+    app: App
+    member_id: str
+    openid: str
+    device_id: str
+    body: ExchangeRequest
+    idem: GuardSpec | None
+    fp: str
+    who: str  # the openid points goods credit in their target app
+    now: datetime
+
+
+@dataclass
+class _Attempt:
+    """What the exchange decided besides the profile, kept across its tries: offer, target, shards, codes, tries."""
+
+    offer: Offer
+    target: virtual.Target | None
+    shards: dict[int, int]
+    codes: list[tuple[str, str]] = field(default_factory=list)
+    config_tries: int = 0
+    stock_tries: int = 0
+    code_tries: int = 0
+
+
 def exchange(
     app: App,
     member_id: str,
@@ -118,8 +137,10 @@ def exchange(
         if idempotency_key
         else None
     )
+    who = openid if target_openid is None else target_openid
+    request = _Request(app, member_id, openid, device_id, body, idem, fp, who, time_now(clock))
     try:
-        return _exchange(app, member_id, openid, device_id, body, idem, fp, target_openid, clock)
+        return _exchange(request)
     except (NotFound, NotOnSale, SoldOut, ValidationFailed):
         # Refused before (or instead of) the transaction: a retry of an exchange that happened answers as the first time
         # did, even if the listing went offline or sold out since. Read only on this refusal path.
@@ -139,68 +160,73 @@ def _first_order(app: App, member_id: str, idem: GuardSpec, fp: str) -> Order | 
     return OrdersRepo().get(app.app_id, member_id, str(result.get("order_id")))
 
 
-def _exchange(
-    app: App,
-    member_id: str,
-    openid: str,
-    device_id: str,
-    body: ExchangeRequest,
-    idem: GuardSpec | None,
-    fp: str,
-    target_openid: str | None,
-    clock: Clock | None,
-) -> Order:
-    now = time_now(clock)
-    offer = _offer(app, body.listing_id)
-    _validate_request(offer, body)
-    points_repo, allocations, orders = PointsRepo(), AllocationsRepo(), OrdersRepo()
-    who = openid if target_openid is None else target_openid
-    target = _points_target(app, offer, who)
-    attempt = _Attempt(shards=_first_shards(offer.allocation, body.quantity), codes=[])
-    config_tries = stock_tries = code_tries = 0
+def _exchange(request: _Request) -> Order:
+    """Decide and commit; while a condition refuses the transaction, decide again (other shards, codes, fresh config)."""
+    app, body = request.app, request.body
+    attempt = _Attempt(*_decide(app, body, request.who))
     while True:
-        reason = why_not_on_sale(offer, now)
+        reason = why_not_on_sale(attempt.offer, request.now)
         if reason is not None:
             raise NotOnSale(f"Not on sale: {reason}")
-        if offer.goods.category == "cdk" and offer.listing.price_fen == 0 and offer.allocation.auto_fulfil and not attempt.codes:
-            attempt.codes = free_codes(offer.goods.goods_id, body.quantity)
-        order_id = "o" + new_entry_id(now)
-        plan, order = _plan(app, offer, member_id, openid, device_id, body, order_id, attempt, idem, target, now)
-        members = [(app.app_id, member_id)] + ([(target[0].app_id, target[1])] if target else [])
+        if not attempt.codes and _initial_status(attempt.offer) == "completed":
+            attempt.codes = virtual.pick_codes(attempt.offer.goods, body.quantity)
+        order = _new_order(request, attempt, "o" + new_entry_id(request.now))
+        members = virtual.members(app.app_id, request.member_id, attempt.target)
+        plan = _plan(request, attempt, order)
         try:
             # the buyer's profile exists (they logged in), so a missing profile is the target app's
-            outcome = execute(members, plan, idem, points_repo, expected_fingerprint=fp, missing=NO_ACCOUNT_THERE)
+            outcome = execute(members, plan, request.idem, PointsRepo(), expected_fingerprint=request.fp, missing=NO_ACCOUNT_THERE)
         except ConditionRefused as refused:
-            if refused.label == "stock" and stock_tries < STOCK_ATTEMPTS:
-                stock_tries += 1
-                shards = _shards_with_stock(offer, body.quantity, allocations)
-                if shards is not None:
-                    attempt.shards = shards
-                    continue
-                if config_tries < CONFIG_ATTEMPTS:  # the listing or allocation changed: decide again on fresh config
-                    config_tries += 1
-                    offer = _offer(app, body.listing_id, fresh=True)
-                    _validate_request(offer, body)
-                    target = _points_target(app, offer, who)  # the fresh price decides whether points are credited now
-                    attempt.shards = _first_shards(offer.allocation, body.quantity)
-                    continue
-                raise NotOnSale("Not on sale: the listing changed") from None
-            if refused.label == "code" and code_tries < CODE_ATTEMPTS:
-                code_tries += 1
-                attempt.codes = []
-                continue
-            if refused.label == "stock":
-                raise Conflict("The item is in high demand; retry") from None
-            if refused.label == "code":
-                raise SoldOut("No codes left") from None
-            raise NotOnSale("Not on sale: the listing changed") from None
+            _try_again(request, attempt, refused.label)
+            continue
         if not outcome.applied:
-            replay = orders.get(app.app_id, member_id, str(outcome.extra.get("order_id")))
-            if replay is None:
-                raise Conflict("The first attempt with this Idempotency-Key is still in progress; retry")
-            return replay
+            return _replayed(request, outcome)
         _after_exchange(app, order)
         return order
+
+
+def _decide(app: App, body: ExchangeRequest, who: str, *, fresh: bool = False) -> tuple[Offer, virtual.Target | None, dict[int, int]]:
+    """The offer (cached, or ``fresh``) checked against the request, the account its points go to, the shard to try first."""
+    offer = _offer(app, body.listing_id, fresh=fresh)
+    _validate_request(offer, body)
+    return offer, _points_target(app, offer, who), _first_shards(offer.allocation, body.quantity)
+
+
+def _try_again(request: _Request, attempt: _Attempt, label: str) -> None:
+    """After a refused transaction: change what refused it (shards, codes), or raise when there is nothing left to try."""
+    if label == "stock":
+        _other_shards(request, attempt)
+    elif label == "code":
+        if attempt.code_tries >= CODE_ATTEMPTS:
+            raise SoldOut("No codes left") from None
+        attempt.code_tries += 1
+        attempt.codes = []
+    else:
+        raise NotOnSale("Not on sale: the listing changed") from None
+
+
+def _other_shards(request: _Request, attempt: _Attempt) -> None:
+    """A stock shard refused: take from the shards that have stock, or decide again on fresh config if it changed."""
+    if attempt.stock_tries >= STOCK_ATTEMPTS:
+        raise Conflict("The item is in high demand; retry") from None
+    attempt.stock_tries += 1
+    shards = _shards_with_stock(attempt.offer, request.body.quantity, AllocationsRepo())
+    if shards is not None:
+        attempt.shards = shards
+        return
+    if attempt.config_tries >= CONFIG_ATTEMPTS:
+        raise NotOnSale("Not on sale: the listing changed") from None
+    attempt.config_tries += 1
+    # the listing or allocation changed: decide again on fresh config (its price decides whether points are credited now)
+    attempt.offer, attempt.target, attempt.shards = _decide(request.app, request.body, request.who, fresh=True)
+
+
+def _replayed(request: _Request, outcome: Outcome) -> Order:
+    """A repeated Idempotency-Key whose guard is written: the first exchange's order."""
+    replay = OrdersRepo().get(request.app.app_id, request.member_id, str(outcome.extra.get("order_id")))
+    if replay is None:
+        raise Conflict("The first attempt with this Idempotency-Key is still in progress; retry")
+    return replay
 
 
 def _validate_request(offer: Offer, body: ExchangeRequest) -> None:
@@ -213,15 +239,14 @@ def _validate_request(offer: Offer, body: ExchangeRequest) -> None:
         raise ValidationFailed("Physical goods need a delivery address", details=[{"field": "address", "problem": "required"}])
 
 
-def _points_target(app: App, offer: Offer, target_openid: str) -> tuple[App, str] | None:
-    """Points goods credit the member's account in another app of the tenant (P7)."""
+def _points_target(app: App, offer: Offer, target_openid: str) -> virtual.Target | None:
+    """Free points goods credit the member's account in another app of the tenant (P7) in the exchange's transaction."""
     if offer.goods.category != "points" or offer.listing.price_fen:
         return None
-    target = AppsRepo().get_cached(offer.goods.target_app_id or "")
-    if target is None or target.tenant_id != app.tenant_id:
+    target = virtual.target_member(app, offer.goods, target_openid)
+    if target is None:
         raise NotOnSale("Not on sale: the target app no longer exists")
-    # no read here: the exchange reads both profiles anyway, and a missing one is NO_ACCOUNT_THERE
-    return target, member_id_for(target.app_id, target_openid)
+    return target
 
 
 def _initial_status(offer: Offer) -> str:
@@ -234,47 +259,29 @@ def _initial_status(offer: Offer) -> str:
     return "completed"
 
 
-def _plan(
-    app: App,
-    offer: Offer,
-    member_id: str,
-    openid: str,
-    device_id: str,
-    body: ExchangeRequest,
-    order_id: str,
-    attempt: _Attempt,
-    idem: GuardSpec | None,
-    target: tuple[App, str] | None,
-    now: datetime,
-) -> tuple[Any, Order]:
-    listing, allocation, goods = offer.listing, offer.allocation, offer.goods
-    cost = listing.price_points * body.quantity
-    at = iso(now)
-    status = _initial_status(offer)
-    fulfilment = Fulfilment()
-    if status == "completed":
-        if goods.category == "cdk":
-            fulfilment = Fulfilment(codes=[code for _, code in attempt.codes])
-        elif goods.category == "coupon_link":
-            fulfilment = Fulfilment(url=goods.coupon_url)
-        elif goods.category == "points" and target is not None:
-            fulfilment = Fulfilment(points_credited=(goods.points or 0) * body.quantity, target_app_id=target[0].app_id)
-    order = Order(
+def _new_order(request: _Request, attempt: _Attempt, order_id: str) -> Order:
+    """The order this try would write; free virtual goods are completed (fulfilled) in the same transaction."""
+    listing, allocation, goods = attempt.offer.listing, attempt.offer.allocation, attempt.offer.goods
+    quantity = request.body.quantity
+    at = iso(request.now)
+    status = _initial_status(attempt.offer)
+    fulfilment = virtual.delivery(goods, quantity, attempt.codes, attempt.target) if status == "completed" else Fulfilment()
+    return Order(
         order_id=order_id,
-        app_id=app.app_id,
-        member_id=member_id,
-        openid=openid,
+        app_id=request.app.app_id,
+        member_id=request.member_id,
+        openid=request.openid,
         listing_id=listing.listing_id,
         allocation_id=allocation.allocation_id,
         goods_id=goods.goods_id,
         category=goods.category,
         use=goods.use,
         title=listing.title,
-        quantity=body.quantity,
-        points=cost,
-        cash_fen=listing.price_fen * body.quantity,
+        quantity=quantity,
+        points=listing.price_points * quantity,
+        cash_fen=listing.price_fen * quantity,
         status=status,  # type: ignore[arg-type]
-        address=body.address,
+        address=request.body.address,
         shards={str(shard): part for shard, part in attempt.shards.items()},
         fulfilment=fulfilment,
         points_back_on_return=listing.points_back_on_return,
@@ -283,57 +290,34 @@ def _plan(
         completed_at=at if status == "completed" else None,
     )
 
+
+def _plan(request: _Request, attempt: _Attempt, order: Order) -> Plan:
+    """The transaction of this try: stock taken, the order, limits counted, points spent, free virtual goods fulfilled."""
+    app, member_id, now, idem = request.app, request.member_id, request.now, request.idem
+    listing, allocation = attempt.offer.listing, attempt.offer.allocation
+    shards, codes, target = attempt.shards, attempt.codes, attempt.target
+    gate = (allocation.version, listing.listing_id, listing.version)
+
     def plan(profiles: list[PointsProfile]) -> Commit:
-        profile = profiles[0]
-        gate = (allocation.version, listing.listing_id, listing.version)
-        writes: list[Write] = [
-            stock.take_or_put(app.app_id, allocation.allocation_id, shard, -part, gated=gate) for shard, part in attempt.shards.items()
-        ]
-        writes += order_put(order)
-        if status == "completed" and goods.category == "cdk":
-            writes += code_claims(goods.goods_id, attempt.codes, order)
-        entry = None
-        change = None
-        if cost:
-            change = plan_spend(profile, cost)
-            entry = LedgerEntry(
-                id=new_entry_id(now),
-                delta=-cost,
-                reason=f"mall: {listing.title}",
-                reference=order_id,
-                balance_after=profile.balance - cost,
-                at=at,
-                kind="mall_exchange",
-                note=f"{body.quantity} x {listing.price_points}",
-            )
-        guards = [GuardSpec(idem.pk, idem.sk, {"order_id": order_id}, idem.fingerprint)] if idem else []
-        others = []
-        if target is not None and status == "completed" and fulfilment.points_credited:
-            target_app, target_member = target
-            credit = plan_earn(target_app, profiles[1], fulfilment.points_credited, now, daily_cap=False)
-            into = LedgerEntry(
-                id=new_entry_id(now),
-                delta=fulfilment.points_credited,
-                reason=f"mall: {listing.title}",
-                reference=f"{app.app_id}:{order_id}",
-                balance_after=profiles[1].balance + fulfilment.points_credited,
-                at=at,
-                kind="transfer_in",
-                note=f"exchanged in {app.app_id}",
-            )
-            others.append(Commit(target_app.app_id, target_member, profile=credit.change, ledger=into))
-        return Commit(
+        writes = [stock.take_or_put(app.app_id, allocation.allocation_id, shard, -part, gated=gate) for shard, part in shards.items()]
+        commit = Commit(
             app.app_id,
             member_id,
-            profile=change,
-            ledger=entry,
-            guards=guards,
-            counters=limit_counters(app, allocation, member_id, device_id, body.quantity, now),
-            others=others,
-            writes=writes,
+            guards=[GuardSpec(idem.pk, idem.sk, {"order_id": order.order_id}, idem.fingerprint)] if idem else [],
+            counters=limit_counters(app, allocation, member_id, request.device_id, order.quantity, now),
+            writes=writes + order_put(order),
         )
+        if order.points:
+            commit.profile = plan_spend(profiles[0], order.points)
+            note = f"{order.quantity} x {listing.price_points}"
+            commit.ledger = ledger_entry(
+                profiles[0], -order.points, f"mall: {listing.title}", order.order_id, now, kind="mall_exchange", note=note
+            )
+        if order.status == "completed":
+            virtual.fulfil(commit, app, order, codes, target, profiles, now)
+        return commit
 
-    return plan, order
+    return plan
 
 
 def _after_exchange(app: App, order: Order) -> None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from chalicelib.core import aws
@@ -23,19 +25,16 @@ from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import Conflict, NotFound, SoldOut, UpstreamFailed
 from chalicelib.core.hooks import PaymentVerdict
-from chalicelib.core.ids import member_id_for
 from chalicelib.core.observability import logger
 from chalicelib.core.table import keys
 from chalicelib.core.txn.unit import ConditionRefused, GuardSpec, Write
-from chalicelib.mall.models.catalog import Fulfilment, Goods, Order, Shipment
+from chalicelib.mall import virtual
+from chalicelib.mall.models.catalog import Goods, Order, Shipment
 from chalicelib.mall.store.allocations import AllocationsRepo
 from chalicelib.mall.store.goods import GoodsRepo
 from chalicelib.mall.store.listings import ListingsRepo
 from chalicelib.mall.store.orders import (
     OrdersRepo,
-    code_claims,
-    code_releases,
-    free_codes,
     order_token,
     order_token_clear,
     order_token_put,
@@ -43,8 +42,8 @@ from chalicelib.mall.store.orders import (
     release_stock,
 )
 from chalicelib.payments.payouts import PayoutAdapter, PayoutRequest, payout_adapter
-from chalicelib.points.engine import execute, new_entry_id, plan_earn
-from chalicelib.points.models import LedgerEntry, PointsProfile
+from chalicelib.points.engine import execute, ledger_entry, plan_earn
+from chalicelib.points.models import PointsProfile
 from chalicelib.points.store.points import Commit, PointsRepo
 from chalicelib.tenancy.models import App
 from chalicelib.tenancy.store.apps import AppsRepo
@@ -193,68 +192,46 @@ def settle_payment(app_id: str, member_id: str, order_id: str, clock: Clock | No
 def _fulfil_virtual(app: App, order: Order, goods: Goods, clock: Clock | None) -> Order:
     """Codes claimed, link set or points credited, in one transaction with paid → completed."""
     now = time_now(clock)
-    at = iso(now)
-    category = order.category
-    target: tuple[App, str] | None = None
-    if category == "points":
-        target_app = AppsRepo().get_cached(goods.target_app_id or "")
-        if target_app is None or target_app.tenant_id != app.tenant_id:
-            raise NotFound("the target app no longer exists")
-        target = (target_app, member_id_for(target_app.app_id, order.openid))
-    elif category not in ("cdk", "coupon_link"):
-        raise NotFound(f"{category} goods are not fulfilled automatically")
-    points = (goods.points or 0) * order.quantity
+    target = _virtual_target(app, order, goods)
     for _ in range(CODE_ATTEMPTS):
-        codes = free_codes(order.goods_id, order.quantity) if category == "cdk" else []
-        fulfilment = Fulfilment(
-            codes=[code for _, code in codes] if category == "cdk" else None,
-            url=goods.coupon_url if category == "coupon_link" else None,
-            points_credited=points if target else None,
-            target_app_id=target[0].app_id if target else None,
-        )
-        changed = order.model_copy(update={"status": "completed", "completed_at": at, "updated_at": at, "fulfilment": fulfilment})
-
-        def plan(profiles: list[PointsProfile], changed: Order = changed, codes: list[tuple[str, str]] = codes) -> Commit:
-            writes = [order_update(changed, order.version, ("paid",))]
-            writes += code_claims(order.goods_id, codes, changed)
-            commit = Commit(app.app_id, order.member_id, writes=writes)
-            if target is not None:
-                target_app, target_member = target
-                profile = profiles[-1]
-                credit = Commit(
-                    target_app.app_id,
-                    target_member,
-                    profile=plan_earn(target_app, profile, points, now, daily_cap=False).change,
-                    ledger=LedgerEntry(
-                        id=new_entry_id(now),
-                        delta=points,
-                        reason=f"mall: {order.title}",
-                        reference=f"{app.app_id}:{order.order_id}",
-                        balance_after=profile.balance + points,
-                        at=at,
-                        kind="transfer_in",
-                        note=f"exchanged in {app.app_id}",
-                    ),
-                )
-                if (target_app.app_id, target_member) == (app.app_id, order.member_id):
-                    commit.profile, commit.ledger = credit.profile, credit.ledger
-                else:
-                    commit.others.append(credit)
-            return commit
-
-        members = [(app.app_id, order.member_id)]
-        if target is not None and (target[0].app_id, target[1]) != members[0]:
-            members.append((target[0].app_id, target[1]))
         try:
-            execute(members, plan, None, PointsRepo(), missing="the member has no account in the target app")
+            _complete_virtual(app, order, goods, virtual.pick_codes(goods, order.quantity), target, now)
         except ConditionRefused as refused:
             if refused.label == "code":
-                continue
-            if refused.label == "order":
-                return _order(app.app_id, order.member_id, order.order_id)  # settled by a concurrent run
-            raise
+                continue  # another order took a code we picked: pick again
+            if refused.label != "order":
+                raise
+            # "order": settled by a concurrent run
         return _order(app.app_id, order.member_id, order.order_id)
     raise SoldOut("no codes left in the pool")
+
+
+def _virtual_target(app: App, order: Order, goods: Goods) -> virtual.Target | None:
+    """Where points goods credit; NOT_FOUND for goods that are not fulfilled automatically (or a target app gone)."""
+    if order.category == "points":
+        target = virtual.target_member(app, goods, order.openid)
+        if target is None:
+            raise NotFound("the target app no longer exists")
+        return target
+    if order.category not in ("cdk", "coupon_link"):
+        raise NotFound(f"{order.category} goods are not fulfilled automatically")
+    return None
+
+
+def _complete_virtual(
+    app: App, order: Order, goods: Goods, codes: list[tuple[str, str]], target: virtual.Target | None, now: datetime
+) -> None:
+    """paid → completed with what the member receives, in one transaction (``virtual.fulfil``)."""
+    at = iso(now)
+    fulfilment = virtual.delivery(goods, order.quantity, codes, target)
+    changed = order.model_copy(update={"status": "completed", "completed_at": at, "updated_at": at, "fulfilment": fulfilment})
+
+    def plan(profiles: list[PointsProfile]) -> Commit:
+        commit = Commit(app.app_id, order.member_id, writes=[order_update(changed, order.version, ("paid",))])
+        return virtual.fulfil(commit, app, changed, codes, target, profiles, now)
+
+    members = virtual.members(app.app_id, order.member_id, target)
+    execute(members, plan, None, PointsRepo(), missing="the member has no account in the target app")
 
 
 def pay_out(app_id: str, member_id: str, order_id: str, adapter: PayoutAdapter | None = None, clock: Clock | None = None) -> Order:
@@ -367,6 +344,19 @@ def _ship(app: App, order: Order, shipment: Shipment, clock: Clock | None) -> Or
 # --- undo -----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Undo:
+    """What ``revert`` was asked to do."""
+
+    status: str
+    reason: str
+    from_statuses: tuple[str, ...]
+    points_back: bool
+    stock_back: bool
+    extra: dict[str, object]
+    now: datetime
+
+
 def revert(
     app: App,
     order: Order,
@@ -384,48 +374,16 @@ def revert(
     Exactly once: the order's state and version are conditions, and the points refund carries a guard
     on the order id; a repeated call returns the order as it is now.
     """
-    now = time_now(clock)
+    undo = _Undo(status, reason, from_statuses, points_back, stock_back, extra or {}, time_now(clock))
     repo = OrdersRepo()
-    for _ in range(5):
+    for _ in range(MOVE_ATTEMPTS):
         current = repo.get(app.app_id, order.member_id, order.order_id)
         if current is None:
             raise NotFound("Order not found")
         if current.status not in from_statuses:
             return current  # already reverted (or moved on): nothing to do twice
-        changed = current.model_copy(update={"status": status, "reason": reason, "updated_at": iso(now), **(extra or {})})
-        refund_points = current.points if points_back and current.points else 0
-        guard = GuardSpec(
-            pk=keys.app_guard_pk(app.app_id, "order-revert", current.order_id), sk=keys.GUARD_SK, result={"order_id": current.order_id}
-        )
-
-        def plan(
-            profiles: list[PointsProfile],
-            current: Order = current,
-            changed: Order = changed,
-            refund_points: int = refund_points,
-            guard: GuardSpec = guard,
-        ) -> Commit:
-            writes: list[Write] = [order_update(changed, current.version, from_statuses)]
-            if stock_back:
-                writes += release_stock(current)
-            writes += code_releases(current.goods_id, current.fulfilment.codes or [], current.order_id)
-            change, entry = None, None
-            if refund_points:
-                change = plan_earn(app, profiles[0], refund_points, now, daily_cap=False).change
-                entry = LedgerEntry(
-                    id=new_entry_id(now),
-                    delta=refund_points,
-                    reason=f"mall: {reason}",
-                    reference=current.order_id,
-                    balance_after=profiles[0].balance + refund_points,
-                    at=iso(now),
-                    kind="refund",
-                    note=f"order {current.order_id} {status}",
-                )
-            return Commit(app.app_id, current.member_id, profile=change, ledger=entry, guards=[guard], writes=writes)
-
         try:
-            execute([(app.app_id, current.member_id)], plan, guard, PointsRepo())
+            _revert_once(app, current, undo)
         except ConditionRefused as refused:
             if refused.label == "order":
                 continue  # the order moved meanwhile: look again
@@ -434,3 +392,29 @@ def revert(
         assert found is not None
         return found
     raise Conflict("The order is changing; retry")
+
+
+def _revert_once(app: App, current: Order, undo: _Undo) -> None:
+    """One transaction, conditioned on the order as read: its new state, stock and codes back, points back once."""
+    now = undo.now
+    changed = current.model_copy(update={"status": undo.status, "reason": undo.reason, "updated_at": iso(now), **undo.extra})
+    refund_points = current.points if undo.points_back and current.points else 0
+    guard = GuardSpec(
+        pk=keys.app_guard_pk(app.app_id, "order-revert", current.order_id), sk=keys.GUARD_SK, result={"order_id": current.order_id}
+    )
+
+    def plan(profiles: list[PointsProfile]) -> Commit:
+        writes: list[Write] = [order_update(changed, current.version, undo.from_statuses)]
+        if undo.stock_back:
+            writes += release_stock(current)
+        writes += virtual.release(current)
+        commit = Commit(app.app_id, current.member_id, guards=[guard], writes=writes)
+        if refund_points:
+            commit.profile = plan_earn(app, profiles[0], refund_points, now, daily_cap=False).change
+            note = f"order {current.order_id} {undo.status}"
+            commit.ledger = ledger_entry(
+                profiles[0], refund_points, f"mall: {undo.reason}", current.order_id, now, kind="refund", note=note
+            )
+        return commit
+
+    execute([(app.app_id, current.member_id)], plan, guard, PointsRepo())

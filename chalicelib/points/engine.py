@@ -53,6 +53,31 @@ def new_entry_id(at: datetime) -> str:
     return f"{int(at.timestamp() * 1000):013d}{secrets.token_hex(5)}"
 
 
+def ledger_entry(
+    profile: PointsProfile,
+    delta: int,
+    reason: str,
+    reference: str,
+    at: datetime,
+    *,
+    kind: str,
+    note: str | None = None,
+    capped_from: int | None = None,
+) -> LedgerEntry:
+    """The ledger entry of ``delta`` on the balance ``profile`` was read with: a fresh id, ``balance_after`` from that read."""
+    return LedgerEntry(
+        id=new_entry_id(at),
+        delta=delta,
+        reason=reason,
+        reference=reference,
+        balance_after=profile.balance + delta,
+        at=iso(at),
+        kind=kind,
+        capped_from=capped_from,
+        note=note,
+    )
+
+
 def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
@@ -232,16 +257,8 @@ def _single(
     def plan(profiles: list[PointsProfile]) -> Commit:
         profile = profiles[0]
         decided = decide(profile, now)
-        entry = LedgerEntry(
-            id=new_entry_id(now),
-            delta=decided.delta,
-            reason=reason,
-            reference=reference,
-            balance_after=profile.balance + decided.delta,
-            at=iso(now),
-            kind=entry_kind,
-            capped_from=decided.capped_from,
-            note=decided.note,
+        entry = ledger_entry(
+            profile, decided.delta, reason, reference, now, kind=entry_kind, capped_from=decided.capped_from, note=decided.note
         )
         guard = _guard(app.app_id, guard_kind, reference, entry, fp)
         return Commit(app.app_id, member_id, profile=decided.change, ledger=entry, guards=[guard])
@@ -320,14 +337,7 @@ def transfer(
     clock: Clock | None = None,
 ) -> Outcome:
     """P7: move points between two apps of one tenant at their points rates, in one transaction."""
-    _check_points(points)
-    if source.tenant_id != target.tenant_id:
-        raise NotFound("Target app not found")
-    if source.app_id == target.app_id:
-        raise ValidationFailed("Target app must differ from the source app", details=[{"field": "to_app_id", "problem": "same app"}])
-    credited = points * target.points_rate // source.points_rate
-    if credited <= 0:
-        raise ValidationFailed("Too few points to convert at these rates", details=[{"field": "points", "problem": "converts to 0"}])
+    credited = _converted(source, target, points)
     repo = repo or PointsRepo()
     now = time_now(clock)
     source_member = member_id_for(source.app_id, openid)
@@ -339,31 +349,29 @@ def transfer(
         debit_profile, credit_profile = profiles
         debit = plan_spend(debit_profile, points)
         credit = plan_earn(target, credit_profile, credited, now, daily_cap=False)
-        out = LedgerEntry(
-            id=new_entry_id(now),
-            delta=-points,
-            reason=reason,
-            reference=reference,
-            balance_after=debit_profile.balance - points,
-            at=iso(now),
-            kind="transfer_out",
-            note=f"to {target.app_id} as {credited}",
-        )
-        into = LedgerEntry(
-            id=new_entry_id(now),
-            delta=credited,
-            reason=reason,
-            reference=f"{source.app_id}:{reference}",
-            balance_after=credit_profile.balance + credited,
-            at=iso(now),
-            kind="transfer_in",
-            note=f"from {source.app_id} ({points} at rate {source.points_rate}:{target.points_rate})",
+        out = ledger_entry(debit_profile, -points, reason, reference, now, kind="transfer_out", note=f"to {target.app_id} as {credited}")
+        rate = f"{points} at rate {source.points_rate}:{target.points_rate}"
+        into = ledger_entry(
+            credit_profile, credited, reason, f"{source.app_id}:{reference}", now, kind="transfer_in", note=f"from {source.app_id} ({rate})"
         )
         guard = _guard(source.app_id, "points", reference, out, fp, credited=credited)
         other = Commit(target.app_id, target_member, profile=credit.change, ledger=into)
         return Commit(source.app_id, source_member, profile=debit, ledger=out, guards=[guard], others=[other])
 
     return execute([(source.app_id, source_member), (target.app_id, target_member)], plan, probe, repo, expected_fingerprint=fp)
+
+
+def _converted(source: App, target: App, points: int) -> int:
+    """The points a transfer of ``points`` credits in ``target``; refused unless both apps are of one tenant and differ."""
+    _check_points(points)
+    if source.tenant_id != target.tenant_id:
+        raise NotFound("Target app not found")
+    if source.app_id == target.app_id:
+        raise ValidationFailed("Target app must differ from the source app", details=[{"field": "to_app_id", "problem": "same app"}])
+    credited = points * target.points_rate // source.points_rate
+    if credited <= 0:
+        raise ValidationFailed("Too few points to convert at these rates", details=[{"field": "points", "problem": "converts to 0"}])
+    return credited
 
 
 def profile(app: App, member_id: str, repo: PointsRepo | None = None) -> PointsProfile:

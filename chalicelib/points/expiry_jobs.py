@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.table import keys
 from chalicelib.core.txn.unit import GuardSpec
-from chalicelib.points.engine import execute, expiry_index, local_day, new_entry_id
+from chalicelib.points.engine import execute, expiry_index, ledger_entry, local_day
 from chalicelib.points.expiry import expire_due, expiring, next_expiry
-from chalicelib.points.models import LedgerEntry, PointsProfile
+from chalicelib.points.models import PointsProfile
 from chalicelib.points.notifier import HttpTenantNotifier, NoNotifier, TenantNotifier
 from chalicelib.points.store.points import Commit, ExpiryIndexRepo, OutboxRepo, PointsRepo, ProfileChange
 from chalicelib.tenancy.models import App
@@ -62,16 +62,8 @@ def expire_member(app: App, member_id: str, now: datetime, repo: PointsRepo) -> 
         commit = Commit(app.app_id, member_id, profile=change)
         if due.points:
             last = due.due_dates[-1]
-            entry = LedgerEntry(
-                id=new_entry_id(now),
-                delta=-due.points,
-                reason="points expired",
-                reference=f"expiry:{last}",
-                balance_after=profile.balance - due.points,
-                at=iso(now),
-                kind="expiry",
-                note="expired buckets: " + ", ".join(due.due_dates),
-            )
+            note = "expired buckets: " + ", ".join(due.due_dates)
+            entry = ledger_entry(profile, -due.points, "points expired", f"expiry:{last}", now, kind="expiry", note=note)
             commit.ledger = entry
             guard_pk = keys.app_guard_pk(app.app_id, "expiry", f"{member_id}:{last}")
             commit.guards.append(GuardSpec(pk=guard_pk, sk=keys.GUARD_SK, result={"entry": entry.model_dump()}))

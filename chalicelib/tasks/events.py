@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from chalicelib.core import hooks
 from chalicelib.core.clock import Clock, epoch, iso, time_now
@@ -20,8 +20,8 @@ from chalicelib.core.ids import member_id_for
 from chalicelib.core.table import keys
 from chalicelib.core.table.requests import RequestsRepo
 from chalicelib.core.txn.unit import DuplicateEffect, GuardSpec, VersionConflict, WebhookEventSpec
-from chalicelib.points.engine import execute, new_entry_id
-from chalicelib.points.models import LedgerEntry, PointsProfile
+from chalicelib.points.engine import execute, ledger_entry
+from chalicelib.points.models import PointsProfile
 from chalicelib.points.store.points import Commit, PointsRepo, ProfileChange
 from chalicelib.tasks.models import ConsumptionTask, Task, WatchAdTask
 from chalicelib.tasks.tasks import counter_for, credit_commit, live_tasks
@@ -113,6 +113,34 @@ def consumption_points(task: ConsumptionTask, event: PaymentLike) -> int:
     return min(points, task.per_order_cap) if task.per_order_cap is not None else points
 
 
+@dataclass(frozen=True)
+class _Payment:
+    """One payment event being handled, and what each of its steps needs."""
+
+    app: App
+    provider: str
+    event: PaymentLike
+    raw: bytes
+    spec: WebhookEventSpec
+    member_id: str  # the member the event names
+    now: datetime
+    points_repo: PointsRepo | None
+    requests: RequestsRepo | None
+    clock: Clock | None
+
+    def again(self) -> Handled:
+        """Handle the event again from the start (the order's guards changed meanwhile)."""
+        return handle_payment(self.app, self.provider, self.event, self.raw, self.points_repo, self.requests, self.clock)
+
+    def record_only(self) -> Handled:
+        return _record_only(self.spec, self.requests)
+
+
+def _order_guard(app: App, kind: str, order_id: str, /, **result: Any) -> GuardSpec:
+    """The app's guard of one order: ``order`` (its payment earned), ``order-refund`` (its refund was applied)."""
+    return GuardSpec(pk=keys.app_guard_pk(app.app_id, kind, order_id), sk=keys.GUARD_SK, result=result)
+
+
 def handle_payment(
     app: App,
     provider: str,
@@ -122,97 +150,134 @@ def handle_payment(
     requests: RequestsRepo | None = None,
     clock: Clock | None = None,
 ) -> Handled:
+    """A payment succeeded (a mall order paid, consumption tasks earn) or was refunded (what it earned taken back)."""
     now = time_now(clock)
-    spec = _spec(app, "payments", provider, event.id, event.type, raw, now)
-    member_id = member_id_for(app.app_id, event.openid)
+    payment = _Payment(
+        app=app,
+        provider=provider,
+        event=event,
+        raw=raw,
+        spec=_spec(app, "payments", provider, event.id, event.type, raw, now),
+        member_id=member_id_for(app.app_id, event.openid),
+        now=now,
+        points_repo=points_repo,
+        requests=requests,
+        clock=clock,
+    )
     if event.type == "payment.succeeded":
-        # A Jifen mall order awaiting this payment is paid (and its workflow resumed) first; a wrong amount
-        # or a cancelled order is recorded and nothing else. Then consumption tasks earn as for any payment.
-        verdicts = hooks.emit(PaymentReceived(app, event.order_id, event.amount_fen, event.paid_at, clock))
-        if PaymentVerdict.REFUSED in verdicts:
-            return _record_only(spec, requests)
-        candidates = [
-            (task, consumption_points(task.definition, event))
-            for task in live_tasks(app, "consumption", now)
-            if isinstance(task.definition, ConsumptionTask)
-        ]
-        earning = [(task, points) for task, points in candidates if points > 0]
-        if not earning:
-            return _record_only(spec, requests)
-        task, points = earning[0]
-        order_guard = GuardSpec(
-            pk=keys.app_guard_pk(app.app_id, "order", event.order_id),
-            sk=keys.GUARD_SK,
-            result={"order_id": event.order_id, "openid": event.openid},
-        )
-
-        refunded_first = GuardSpec(pk=keys.app_guard_pk(app.app_id, "order-refund", event.order_id), sk=keys.GUARD_SK, result={})
-
-        def credit(profiles: list[PointsProfile]) -> Commit:
-            commit = credit_commit(
-                app,
-                member_id,
-                profiles[0],
-                task,
-                points,
-                now,
-                f"order:{event.order_id}",
-                task.definition.title,
-                counters=[counter_for(app, member_id, task, now)],
-                guards=[order_guard],
-                events=[spec],
-                kind="consumption",
-            )
-            commit.absent.append(refunded_first)  # a refund that arrived first: this order earns nothing
-            return commit
-
-        return _apply(app, member_id, spec, credit, points_repo, requests)
+        return _payment_succeeded(payment)
     if event.type == "payment.refunded":
-        repo = points_repo or PointsRepo()
-        first = repo.get_guard(GuardSpec(pk=keys.app_guard_pk(app.app_id, "order", event.order_id), sk=keys.GUARD_SK, result={}))
-        credited = int(first[0]["entry"]["delta"]) if first and first[0].get("entry") else 0
-        clawback_guard = GuardSpec(
-            pk=keys.app_guard_pk(app.app_id, "order-refund", event.order_id), sk=keys.GUARD_SK, result={"order_id": event.order_id}
+        return _payment_refunded(payment)
+    return payment.record_only()
+
+
+def _payment_succeeded(payment: _Payment) -> Handled:
+    """The event's record, and the first consumption task's points for the order (once per order)."""
+    # A Jifen mall order awaiting this payment is paid (and its workflow resumed) first; a wrong amount
+    # or a cancelled order is recorded and nothing else. Then consumption tasks earn as for any payment.
+    event = payment.event
+    verdicts = hooks.emit(PaymentReceived(payment.app, event.order_id, event.amount_fen, event.paid_at, payment.clock))
+    if PaymentVerdict.REFUSED in verdicts:
+        return payment.record_only()
+    earning = _earning_task(payment.app, event, payment.now)
+    if earning is None:
+        return payment.record_only()
+    task, points = earning
+    return _apply(
+        payment.app, payment.member_id, payment.spec, _consumption_credit(payment, task, points), payment.points_repo, payment.requests
+    )
+
+
+def _earning_task(app: App, event: PaymentLike, now: datetime) -> tuple[Task, int] | None:
+    """The first live consumption task this payment earns points in, and how many."""
+    candidates = [
+        (task, consumption_points(task.definition, event))
+        for task in live_tasks(app, "consumption", now)
+        if isinstance(task.definition, ConsumptionTask)
+    ]
+    return next(((task, points) for task, points in candidates if points > 0), None)
+
+
+def _consumption_credit(payment: _Payment, task: Task, points: int) -> Callable[[list[PointsProfile]], Commit]:
+    """The credit of a paid order: guarded by the order id, and only while no refund of it came first."""
+    app, event, now = payment.app, payment.event, payment.now
+    order_guard = _order_guard(app, "order", event.order_id, order_id=event.order_id, openid=event.openid)
+    refunded_first = _order_guard(app, "order-refund", event.order_id)
+
+    def credit(profiles: list[PointsProfile]) -> Commit:
+        commit = credit_commit(
+            app,
+            payment.member_id,
+            profiles[0],
+            task,
+            points,
+            now,
+            f"order:{event.order_id}",
+            task.definition.title,
+            counters=[counter_for(app, payment.member_id, task, now)],
+            guards=[order_guard],
+            events=[payment.spec],
+            kind="consumption",
         )
-        if first is None:
-            # Refunded before its payment arrived: mark the order so the late payment earns nothing
-            # (only while the order is still unpaid: if the payment lands meanwhile, claw it back).
-            order_guard = GuardSpec(pk=keys.app_guard_pk(app.app_id, "order", event.order_id), sk=keys.GUARD_SK, result={})
-            try:
-                repo.commit(Commit(app.app_id, member_id, guards=[clawback_guard], webhook_events=[spec], absent=[order_guard]))
-            except DuplicateEffect as dup:
-                if (dup.guard.pk, dup.guard.sk) == (order_guard.pk, order_guard.sk):
-                    return handle_payment(app, provider, event, raw, points_repo, requests, clock)
-                return _record_only(spec, requests)
-            except VersionConflict:
-                return handle_payment(app, provider, event, raw, points_repo, requests, clock)
-            return Handled(duplicate=False)
-        if credited <= 0:
-            return _record_only(spec, requests)
-        # Claw back from the member the order credited, whatever openid the refund names.
-        credited_openid = first[0].get("openid")
-        if isinstance(credited_openid, str):
-            member_id = member_id_for(app.app_id, credited_openid)
+        commit.absent.append(refunded_first)  # a refund that arrived first: this order earns nothing
+        return commit
 
-        def claw_back(profiles: list[PointsProfile]) -> Commit:
-            profile = profiles[0]
-            taken = min(credited, profile.balance)
-            entry = LedgerEntry(
-                id=new_entry_id(now),
-                delta=-taken,
-                reason=f"order {event.order_id} refunded",
-                reference=f"order-refund:{event.order_id}",
-                balance_after=profile.balance - taken,
-                at=iso(now),
-                kind="clawback",
-                note=None if taken == credited else f"{credited - taken} already spent",
-            )
-            change = ProfileChange(expected_version=profile.version, balance_delta=-taken, require_balance=taken, spent_add=taken)
-            guard = GuardSpec(pk=clawback_guard.pk, sk=clawback_guard.sk, result={"entry": entry.model_dump()})
-            return Commit(app.app_id, member_id, profile=change, ledger=entry, guards=[guard], webhook_events=[spec])
+    return credit
 
-        return _apply(app, member_id, spec, claw_back, repo, requests)
-    return _record_only(spec, requests)
+
+def _payment_refunded(payment: _Payment) -> Handled:
+    """The event's record, and what the order earned taken back (or the order marked, if its payment has not come yet)."""
+    repo = payment.points_repo or PointsRepo()
+    first = repo.get_guard(_order_guard(payment.app, "order", payment.event.order_id))
+    if first is None:
+        return _refund_before_payment(payment, repo)
+    result = first[0]
+    credited = int(result["entry"]["delta"]) if result.get("entry") else 0
+    if credited <= 0:
+        return payment.record_only()
+    # Claw back from the member the order credited, whatever openid the refund names.
+    credited_openid = result.get("openid")
+    member_id = member_id_for(payment.app.app_id, credited_openid) if isinstance(credited_openid, str) else payment.member_id
+    return _apply(payment.app, member_id, payment.spec, _claw_back(payment, member_id, credited), repo, payment.requests)
+
+
+def _refund_before_payment(payment: _Payment, repo: PointsRepo) -> Handled:
+    """Refunded before its payment arrived: mark the order so the late payment earns nothing.
+
+    Only while the order is still unpaid: if the payment lands meanwhile, handle the refund again (claw it back).
+    """
+    order_id = payment.event.order_id
+    order_guard = _order_guard(payment.app, "order", order_id)
+    refund_guard = _order_guard(payment.app, "order-refund", order_id, order_id=order_id)
+    try:
+        repo.commit(
+            Commit(payment.app.app_id, payment.member_id, guards=[refund_guard], webhook_events=[payment.spec], absent=[order_guard])
+        )
+    except DuplicateEffect as dup:
+        if (dup.guard.pk, dup.guard.sk) == (order_guard.pk, order_guard.sk):
+            return payment.again()
+        return payment.record_only()
+    except VersionConflict:
+        return payment.again()
+    return Handled(duplicate=False)
+
+
+def _claw_back(payment: _Payment, member_id: str, credited: int) -> Callable[[list[PointsProfile]], Commit]:
+    """Take back what the order credited, or what is left of it, once (the ``order-refund`` guard)."""
+    app, order_id = payment.app, payment.event.order_id
+
+    def claw_back(profiles: list[PointsProfile]) -> Commit:
+        profile = profiles[0]
+        taken = min(credited, profile.balance)
+        note = None if taken == credited else f"{credited - taken} already spent"
+        entry = ledger_entry(
+            profile, -taken, f"order {order_id} refunded", f"order-refund:{order_id}", payment.now, kind="clawback", note=note
+        )
+        change = ProfileChange(expected_version=profile.version, balance_delta=-taken, require_balance=taken, spent_add=taken)
+        guard = _order_guard(app, "order-refund", order_id, entry=entry.model_dump())
+        return Commit(app.app_id, member_id, profile=change, ledger=entry, guards=[guard], webhook_events=[payment.spec])
+
+    return claw_back
 
 
 def handle_ad(
@@ -263,9 +328,7 @@ def openid_lookup(app: App, repo: PointsRepo | None = None) -> Callable[[str], s
     """
 
     def lookup(order_id: str) -> str | None:
-        first = (repo or PointsRepo()).get_guard(
-            GuardSpec(pk=keys.app_guard_pk(app.app_id, "order", order_id), sk=keys.GUARD_SK, result={})
-        )
+        first = (repo or PointsRepo()).get_guard(_order_guard(app, "order", order_id))
         openid = first[0].get("openid") if first else None
         return openid if isinstance(openid, str) else UNKNOWN_PAYER
 

@@ -16,9 +16,9 @@ from chalicelib.core.errors import AlreadyDone, LimitReached, NotFound, NotOnSal
 from chalicelib.core.table import keys
 from chalicelib.core.table.config import ConfigDoc, ConfigRepo
 from chalicelib.core.txn.unit import CounterSpec, GuardSpec, WebhookEventSpec
-from chalicelib.points.engine import Outcome, execute, fingerprint, local_day, new_entry_id, plan_earn
+from chalicelib.points.engine import Outcome, execute, fingerprint, ledger_entry, local_day, plan_earn
 from chalicelib.points.levels import level_id_for
-from chalicelib.points.models import LedgerEntry, PointsProfile
+from chalicelib.points.models import PointsProfile
 from chalicelib.points.store.points import Commit, PointsRepo, ProfileChange
 from chalicelib.tasks.models import SELF_REPORTED, CheckinTask, Cycle, Task, TaskDefinition
 from chalicelib.tenancy.models import App
@@ -165,17 +165,7 @@ def credit_commit(
         if level_id is not None:
             credit.change.sets["level"] = level_id
     credit.change.sets.update(profile_sets or {})
-    entry = LedgerEntry(
-        id=new_entry_id(at),
-        delta=credit.points,
-        reason=reason,
-        reference=reference,
-        balance_after=profile.balance + credit.points,
-        at=iso(at),
-        kind=kind,
-        capped_from=credit.capped_from,
-        note=credit.note,
-    )
+    entry = ledger_entry(profile, credit.points, reason, reference, at, kind=kind, capped_from=credit.capped_from, note=credit.note)
     guard_list = [
         GuardSpec(pk=g.pk, sk=g.sk, result={"entry": entry.model_dump(), **g.result}, fingerprint=g.fingerprint, ttl=g.ttl)
         for g in guards or []
@@ -201,11 +191,7 @@ def checkin(
     today = local_day(app, now)
     decided: dict[str, int] = {}
     fp = fingerprint("checkin")
-    idem = (
-        GuardSpec(pk=keys.app_guard_pk(app.app_id, "idem", f"{member_id}:{idempotency_key}"), sk=keys.GUARD_SK, result={}, fingerprint=fp)
-        if idempotency_key
-        else None
-    )
+    idem = _idem_guard(app, member_id, idempotency_key, fp)
 
     def plan(profiles: list[PointsProfile]) -> Commit:
         profile = profiles[0]
@@ -261,14 +247,9 @@ def complete(
         raise NotOnSale("This task is not available now")
     counter = counter_for(app, member_id, task, now)
     key = counter.sk.rsplit("#", 1)[-1]
-    guards = []
     fp = fingerprint("complete", task_id)
-    if idempotency_key:
-        guards.append(
-            GuardSpec(
-                pk=keys.app_guard_pk(app.app_id, "idem", f"{member_id}:{idempotency_key}"), sk=keys.GUARD_SK, result={}, fingerprint=fp
-            )
-        )
+    idem = _idem_guard(app, member_id, idempotency_key, fp)
+    guards = [idem] if idem else []
 
     def plan(profiles: list[PointsProfile]) -> Commit:
         return credit_commit(
@@ -284,7 +265,16 @@ def complete(
             guards=guards,
         )
 
-    return execute([(app.app_id, member_id)], plan, guards[0] if guards else None, repo or PointsRepo(), expected_fingerprint=fp)
+    return execute([(app.app_id, member_id)], plan, idem, repo or PointsRepo(), expected_fingerprint=fp)
+
+
+def _idem_guard(app: App, member_id: str, idempotency_key: str | None, fp: str) -> GuardSpec | None:
+    """The member's Idempotency-Key as a guard (a retry returns the first outcome), if the request has one."""
+    if not idempotency_key:
+        return None
+    return GuardSpec(
+        pk=keys.app_guard_pk(app.app_id, "idem", f"{member_id}:{idempotency_key}"), sk=keys.GUARD_SK, result={}, fingerprint=fp
+    )
 
 
 def live_tasks(app: App, template: str, at: datetime, accept: Any = None) -> list[Task]:
@@ -375,33 +365,38 @@ def on_invited(
         pk=keys.app_guard_pk(app.app_id, "invite", invitee_id), sk=keys.GUARD_SK, result={"inviter": inviter_id, "code": code}
     )
 
-    def plan_for(paying: Task | None) -> Callable[[list[PointsProfile]], Commit]:
-        def plan(profiles: list[PointsProfile]) -> Commit:
-            inviter, invitee = profiles
-            path = Commit(app.app_id, invitee_id, profile=ProfileChange(expected_version=invitee.version, sets={"invited_by": inviter_id}))
-            if paying is None:
-                return Commit(app.app_id, inviter_id, guards=[guard], others=[path])
-            commit = credit_commit(
-                app,
-                inviter_id,
-                inviter,
-                paying,
-                paying.definition.points,
-                now,
-                f"invite:{invitee_id}",
-                paying.definition.title,
-                counters=[counter_for(app, inviter_id, paying, now)],
-                guards=[guard],
-                kind="invite",
-            )
-            commit.others.append(path)
-            return commit
-
-        return plan
-
     members = [(app.app_id, inviter_id), (app.app_id, invitee_id)]
     try:
-        return execute(members, plan_for(task), guard, repo or PointsRepo())
+        return execute(members, _invite_plan(app, inviter_id, invitee_id, guard, task, now), guard, repo or PointsRepo())
     except LimitReached:
         # The inviter's cycle is full: no more points, but who invited whom is still recorded.
-        return execute(members, plan_for(None), guard, repo or PointsRepo())
+        return execute(members, _invite_plan(app, inviter_id, invitee_id, guard, None, now), guard, repo or PointsRepo())
+
+
+def _invite_plan(
+    app: App, inviter_id: str, invitee_id: str, guard: GuardSpec, paying: Task | None, now: datetime
+) -> Callable[[list[PointsProfile]], Commit]:
+    """The invitee's ``invited_by`` and (if a task pays) the inviter's credit, in one transaction guarded per invitee."""
+
+    def plan(profiles: list[PointsProfile]) -> Commit:
+        inviter, invitee = profiles
+        path = Commit(app.app_id, invitee_id, profile=ProfileChange(expected_version=invitee.version, sets={"invited_by": inviter_id}))
+        if paying is None:
+            return Commit(app.app_id, inviter_id, guards=[guard], others=[path])
+        commit = credit_commit(
+            app,
+            inviter_id,
+            inviter,
+            paying,
+            paying.definition.points,
+            now,
+            f"invite:{invitee_id}",
+            paying.definition.title,
+            counters=[counter_for(app, inviter_id, paying, now)],
+            guards=[guard],
+            kind="invite",
+        )
+        commit.others.append(path)
+        return commit
+
+    return plan
