@@ -41,7 +41,7 @@ from chalicelib.mall.models.catalog import Order
 from chalicelib.mall.store.after_sales import QUEUED, RefundReviewsRepo, review_put, review_update
 from chalicelib.mall.store.orders import OrdersRepo, order_update
 from chalicelib.payments.refunds import RefundAdapter, refund_adapter
-from chalicelib.points.store.points import Commit, PointsRepo
+from chalicelib.points.engine import Commit, PointsRepo
 from chalicelib.tenancy.access import app_by_id
 from chalicelib.tenancy.models import App
 

@@ -31,9 +31,8 @@ from chalicelib.mall.models.catalog import (
 )
 from chalicelib.mall.store.allocations import AllocationsRepo
 from chalicelib.mall.store.orders import OrdersRepo, order_put
-from chalicelib.points.engine import Outcome, Plan, execute, fingerprint, ledger_entry, new_entry_id, plan_spend
+from chalicelib.points.engine import Commit, Outcome, Plan, PointsRepo, execute, fingerprint, ledger_entry, new_entry_id, plan_spend
 from chalicelib.points.models import PointsProfile
-from chalicelib.points.store.points import Commit, PointsRepo
 from chalicelib.tenancy.models import App
 
 STOCK_ATTEMPTS = 8  # shard retries before SOLD_OUT / busy

@@ -42,11 +42,10 @@ from chalicelib.mall.store.orders import (
     release_stock,
 )
 from chalicelib.payments.payouts import PayoutAdapter, PayoutRequest, payout_adapter
-from chalicelib.points.engine import execute, ledger_entry, plan_earn
+from chalicelib.points.engine import Commit, PointsRepo, execute, ledger_entry, plan_earn
 from chalicelib.points.models import PointsProfile
-from chalicelib.points.store.points import Commit, PointsRepo
+from chalicelib.tenancy.access import app_by_id
 from chalicelib.tenancy.models import App
-from chalicelib.tenancy.store.apps import AppsRepo
 
 # A waiting step and the order status it waits in.
 WAITS = {"payment": "awaiting_payment", "shipment": "awaiting_shipment"}
@@ -95,7 +94,7 @@ def start(app: App, order: Order) -> None:
 
 
 def _app(app_id: str) -> App:
-    app = AppsRepo().get_cached(app_id)
+    app = app_by_id(app_id)
     if app is None:
         raise NotFound("App not found")
     return app

@@ -15,11 +15,10 @@ from chalicelib.core.ids import member_id_for
 from chalicelib.core.txn.unit import Write
 from chalicelib.mall.models.catalog import Fulfilment, Goods, Order
 from chalicelib.mall.store.orders import code_claims, code_releases, free_codes
-from chalicelib.points.engine import MemberKey, ledger_entry, plan_earn
+from chalicelib.points.engine import Commit, MemberKey, ledger_entry, plan_earn
 from chalicelib.points.models import PointsProfile
-from chalicelib.points.store.points import Commit
+from chalicelib.tenancy.access import app_by_id
 from chalicelib.tenancy.models import App
-from chalicelib.tenancy.store.apps import AppsRepo
 
 Target = tuple[App, str]  # points goods: the target app, and the member's id there
 
@@ -29,7 +28,7 @@ def target_member(app: App, goods: Goods, openid: str) -> Target | None:
 
     No profile read: the completing transaction reads it anyway, and a missing one refuses it.
     """
-    target = AppsRepo().get_cached(goods.target_app_id or "")
+    target = app_by_id(goods.target_app_id or "")
     if target is None or target.tenant_id != app.tenant_id:
         return None
     return target, member_id_for(target.app_id, openid)

@@ -28,7 +28,11 @@ from chalicelib.core.table import keys
 from chalicelib.core.txn.unit import DuplicateEffect, GuardSpec, VersionConflict
 from chalicelib.points.expiry import expiry_date, next_expiry
 from chalicelib.points.models import LedgerEntry, PointsProfile
-from chalicelib.points.store.points import Commit, PointsRepo, ProfileChange
+
+# the points engine is the points domain's public face: other domains build their changes with these
+from chalicelib.points.store.points import Commit as Commit
+from chalicelib.points.store.points import PointsRepo as PointsRepo
+from chalicelib.points.store.points import ProfileChange as ProfileChange
 from chalicelib.tenancy.models import App
 
 MAX_ATTEMPTS = 80

@@ -19,8 +19,8 @@ from chalicelib.points.expiry import expire_due, expiring, next_expiry
 from chalicelib.points.models import PointsProfile
 from chalicelib.points.notifier import HttpTenantNotifier, NoNotifier, TenantNotifier
 from chalicelib.points.store.points import Commit, ExpiryIndexRepo, OutboxRepo, PointsRepo, ProfileChange
+from chalicelib.tenancy.access import app_by_id, app_secrets
 from chalicelib.tenancy.models import App
-from chalicelib.tenancy.store.apps import AppsRepo
 
 
 @dataclass
@@ -79,20 +79,19 @@ def run_expiry(
     *,
     budget_seconds: float | None = None,
     clock: Clock | None = None,
-    apps: AppsRepo | None = None,
     index: ExpiryIndexRepo | None = None,
     repo: PointsRepo | None = None,
 ) -> JobRun:
     """Expire every member whose next expiry date is over in its app's time zone, however overdue."""
     now = time_now(clock)
-    apps, index, repo = apps or AppsRepo(), index or ExpiryIndexRepo(), repo or PointsRepo()
+    index, repo = index or ExpiryIndexRepo(), repo or PointsRepo()
     started, run = time.monotonic(), JobRun()
     for shard in range(keys.EXPIRY_SHARDS):
         for day, app_id, member_id in index.members_expiring(shard, last_due_day(now)):
             if budget_seconds is not None and time.monotonic() - started > budget_seconds:
                 run.finished = False  # the rest stays in the index for the next run
                 return run
-            app = apps.get_cached(app_id)
+            app = app_by_id(app_id)
             run.members_seen += 1
             if app is None:
                 continue
@@ -114,7 +113,6 @@ def run_reminders(
     *,
     days_ahead: int = 7,
     clock: Clock | None = None,
-    apps: AppsRepo | None = None,
     index: ExpiryIndexRepo | None = None,
     repo: PointsRepo | None = None,
     outbox: OutboxRepo | None = None,
@@ -124,13 +122,13 @@ def run_reminders(
     and POST each new reminder, signed, to the app's reminder_webhook_url when it has one."""
     now = time_now(clock)
     notifier = notifier or default_notifier()
-    apps, index, repo, outbox = apps or AppsRepo(), index or ExpiryIndexRepo(), repo or PointsRepo(), outbox or OutboxRepo()
+    index, repo, outbox = index or ExpiryIndexRepo(), repo or PointsRepo(), outbox or OutboxRepo()
     run = JobRun()
     first = (now.date() - timedelta(days=1)).isoformat()
     last = (now.date() + timedelta(days=days_ahead)).isoformat()
     for shard in range(keys.EXPIRY_SHARDS):
         for day, app_id, member_id in index.members_expiring(shard, last, first):
-            app = apps.get_cached(app_id)
+            app = app_by_id(app_id)
             profile = repo.get_profile(app_id, member_id, consistent=False)
             run.members_seen += 1
             if app is None or profile is None:
@@ -141,7 +139,7 @@ def run_reminders(
             if outbox.add(app_id, local_day(app, now).isoformat(), member_id, profile.openid, day, soon[0][1], iso(now)):
                 run.members_changed += 1
                 run.items_written += 2
-                if app.reminder_webhook_url and _notify(app, notifier, profile.openid, member_id, day, soon[0][1], now, apps):
+                if app.reminder_webhook_url and _notify(app, notifier, profile.openid, member_id, day, soon[0][1], now):
                     run.notified += 1
     return run
 
@@ -164,8 +162,8 @@ def default_notifier() -> TenantNotifier:
     return HttpTenantNotifier() if get_settings().tenant_notifier == "http" else NoNotifier()
 
 
-def _notify(app: App, notifier: TenantNotifier, openid: str, member_id: str, day: str, points: int, now: datetime, apps: AppsRepo) -> bool:
-    secrets = apps.get_secrets_cached(app.app_id)
+def _notify(app: App, notifier: TenantNotifier, openid: str, member_id: str, day: str, points: int, now: datetime) -> bool:
+    secrets = app_secrets(app.app_id)
     if secrets is None or not app.reminder_webhook_url:
         return False
     event = {

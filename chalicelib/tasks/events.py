@@ -20,9 +20,8 @@ from chalicelib.core.ids import member_id_for
 from chalicelib.core.table import keys
 from chalicelib.core.table.requests import RequestsRepo
 from chalicelib.core.txn.unit import DuplicateEffect, GuardSpec, VersionConflict, WebhookEventSpec
-from chalicelib.points.engine import execute, ledger_entry
+from chalicelib.points.engine import Commit, PointsRepo, ProfileChange, execute, ledger_entry
 from chalicelib.points.models import PointsProfile
-from chalicelib.points.store.points import Commit, PointsRepo, ProfileChange
 from chalicelib.tasks.models import ConsumptionTask, Task, WatchAdTask
 from chalicelib.tasks.tasks import counter_for, credit_commit, live_tasks
 from chalicelib.tenancy.models import App

@@ -7,10 +7,9 @@ from chalicelib.core.errors import ValidationFailed
 from chalicelib.core.ids import member_id_for
 from chalicelib.core.table import keys
 from chalicelib.core.txn.unit import GuardSpec
-from chalicelib.points.engine import Outcome, execute, fingerprint
+from chalicelib.points.engine import Commit, Outcome, PointsRepo, ProfileChange, execute, fingerprint
 from chalicelib.points.levels import level_id_for
 from chalicelib.points.models import PointsProfile
-from chalicelib.points.store.points import Commit, PointsRepo, ProfileChange
 from chalicelib.tasks.tasks import get_task
 from chalicelib.tenancy.models import App
 

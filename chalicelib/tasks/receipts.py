@@ -20,9 +20,8 @@ from chalicelib.core.errors import LimitReached, NotFound, NotOnSale, UpstreamFa
 from chalicelib.core.review import DECIDING, PENDING, TIMEOUT_REASON, Decision, apply_once, claim_and_resume, expire_once
 from chalicelib.core.table import keys
 from chalicelib.core.txn.unit import GuardSpec
-from chalicelib.points.engine import execute
+from chalicelib.points.engine import Commit, PointsRepo, execute
 from chalicelib.points.models import PointsProfile
-from chalicelib.points.store.points import Commit, PointsRepo
 from chalicelib.tasks.models import ReceiptTask, Task
 from chalicelib.tasks.receipt_models import Receipt, ReceiptRequest, ReviewDecision
 from chalicelib.tasks.store.receipts import ReceiptsRepo

@@ -16,10 +16,9 @@ from chalicelib.core.errors import AlreadyDone, LimitReached, NotFound, NotOnSal
 from chalicelib.core.table import keys
 from chalicelib.core.table.config import ConfigDoc, ConfigRepo
 from chalicelib.core.txn.unit import CounterSpec, GuardSpec, WebhookEventSpec
-from chalicelib.points.engine import Outcome, execute, fingerprint, ledger_entry, local_day, plan_earn
+from chalicelib.points.engine import Commit, Outcome, PointsRepo, ProfileChange, execute, fingerprint, ledger_entry, local_day, plan_earn
 from chalicelib.points.levels import level_id_for
 from chalicelib.points.models import PointsProfile
-from chalicelib.points.store.points import Commit, PointsRepo, ProfileChange
 from chalicelib.tasks.models import SELF_REPORTED, CheckinTask, Cycle, Task, TaskDefinition
 from chalicelib.tenancy.models import App
 

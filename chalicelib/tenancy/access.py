@@ -10,13 +10,18 @@ from __future__ import annotations
 from chalicelib.core.errors import NotFound
 from chalicelib.core.http.api import current_member, current_operator
 from chalicelib.tenancy import apps, members
-from chalicelib.tenancy.models import App, Member
+from chalicelib.tenancy.models import App, AppSecrets, Member
 from chalicelib.tenancy.store.apps import AppsRepo
 
 
 def app_by_id(app_id: str) -> App | None:
     """An app by id from the per-container config cache (None when there is none)."""
     return AppsRepo().get_cached(app_id) if app_id and len(app_id) <= 64 else None
+
+
+def app_secrets(app_id: str) -> AppSecrets | None:
+    """An app's secrets (to sign what Jifen sends the tenant), from the per-container cache."""
+    return AppsRepo().get_secrets_cached(app_id) if app_id and len(app_id) <= 64 else None
 
 
 def caller_app() -> App:
