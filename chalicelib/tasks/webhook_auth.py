@@ -10,9 +10,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.payments import providers
-from chalicelib.payments.adapter import DouyinConfig, UnsupportedEvent
-from chalicelib.payments.douyin import Douyin
-from chalicelib.payments.wechatpay import WechatPay
 from chalicelib.tasks.events import openid_lookup
 from chalicelib.tenancy.models import App
 
@@ -20,6 +17,10 @@ from chalicelib.tenancy.models import App
 def verify_payment_webhook(
     app: App, provider: str, headers: Mapping[str, str], body: bytes, now: int, window: int
 ) -> tuple[Any, bool] | None:
+    from chalicelib.payments.adapter import DouyinConfig, UnsupportedEvent
+    from chalicelib.payments.douyin import Douyin  # lazy: cryptography only when a provider webhook arrives (cold start)
+    from chalicelib.payments.wechatpay import WechatPay
+
     config = providers.cached(app, provider)
     if config is None:
         return None
