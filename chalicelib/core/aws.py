@@ -45,18 +45,20 @@ def download_url(key: str) -> str:
 
 
 def uploaded(key: str) -> bool:
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         client("s3").head_object(Bucket=get_settings().bucket, Key=key)
     except ClientError:
         return False
+    except BotoCoreError as exc:
+        raise UpstreamFailed("The upload could not be checked") from exc
     return True
 
 
 def start_execution(state_machine_arn: str | None, name: str, payload: dict[str, Any]) -> str:
     """Start a Standard execution; its name makes a repeated start of the same work a no-op."""
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     if not state_machine_arn:
         raise UpstreamFailed("The workflow is not configured")
@@ -66,12 +68,14 @@ def start_execution(state_machine_arn: str | None, name: str, payload: dict[str,
         if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
             return f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
         raise UpstreamFailed("The workflow could not be started") from exc
+    except BotoCoreError as exc:  # no answer (connection, timeout): the caller compensates; a named restart is a no-op
+        raise UpstreamFailed("The workflow could not be started") from exc
     arn: str = response["executionArn"]
     return arn
 
 
 def send_task_success(token: str, output: dict[str, Any]) -> None:
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         client("stepfunctions").send_task_success(taskToken=token, output=json.dumps(output))
@@ -79,6 +83,8 @@ def send_task_success(token: str, output: dict[str, Any]) -> None:
         code = exc.response.get("Error", {}).get("Code")
         if code in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
             raise Conflict("This review is no longer waiting for a decision") from exc
+        raise UpstreamFailed("The workflow could not be resumed") from exc
+    except BotoCoreError as exc:
         raise UpstreamFailed("The workflow could not be resumed") from exc
 
 
@@ -145,11 +151,11 @@ def read_lines(key: str, *, start: int, end: int, etag: str, max_line: int) -> I
 
 def invoke_async(function: str, payload: dict[str, Any]) -> None:
     """Invoke a Lambda function without waiting (a job continuing itself in a fresh invocation)."""
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         client("lambda").invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(payload).encode())
-    except ClientError as exc:
+    except (ClientError, BotoCoreError) as exc:
         raise UpstreamFailed("The job could not be continued") from exc
 
 
