@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,15 @@ def configure_environment(endpoint: str, machines: dict[str, str] | None = None)
         os.environ[f"JIFEN_SFN_{name.upper()}"] = arn
 
 
+# what http.server refuses before Chalice sees the request → (status, (code, message)) of the envelope
+_SERVER_REFUSALS: dict[int, tuple[int, tuple[str, str]]] = {
+    501: (405, ("METHOD_NOT_ALLOWED", "This method is not allowed")),
+    400: (400, ("VALIDATION_FAILED", "Malformed HTTP request")),
+    414: (414, ("URI_TOO_LONG", "The request line is too long")),
+    431: (431, ("HEADERS_TOO_LARGE", "The request headers are too large")),
+}
+
+
 def _envelope_handler() -> Any:
     """Chalice local answers unknown paths itself (as API Gateway would); give those the envelope too."""
     from chalice.local import ChaliceRequestHandler, LocalGatewayException
@@ -70,6 +80,17 @@ def _envelope_handler() -> Any:
             )
             body = json.dumps({"error": {"code": code, "message": message, "request_id": request_id}})
             self._send_http_response(status, {"X-Request-Id": request_id}, body)
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """http.server's own refusals (a method the server has no handler for: 501; a malformed request
+            line or headers) as the JSON envelope, not an HTML page; an undeclared method is 405 as API.md says."""
+            status, error = _SERVER_REFUSALS.get(code, (code, ("ERROR", message or "The request was refused")))
+            request_id = uuid.uuid4().hex
+            body = json.dumps({"error": {"code": error[0], "message": error[1], "request_id": request_id}})
+            self.close_connection = True  # the request's body (if any) was not read
+            if self.request_version == "HTTP/0.9":  # not parsed (http.server's default): answer with a status line
+                self.request_version = "HTTP/1.0"
+            self._send_http_response(status, {"X-Request-Id": request_id, "Connection": "close"}, body)
 
         def log_message(self, format: str, *args: Any) -> None:
             if os.environ.get("JIFEN_ACCESS_LOG"):

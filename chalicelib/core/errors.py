@@ -67,6 +67,16 @@ class IdempotencyMismatch(JifenError):
     code, status = "IDEMPOTENCY_MISMATCH", 409
 
 
+class TooManyAttempts(JifenError):
+    """Too many failed attempts (e.g. logins of one account): refused until ``retry_after`` seconds have passed."""
+
+    code, status = "TOO_MANY_ATTEMPTS", 429
+
+    def __init__(self, message: str, *, retry_after: int, details: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = max(1, retry_after)
+
+
 class UpstreamFailed(JifenError):
     """An adapter's outside call failed (login callback, payout...)."""
 

@@ -17,9 +17,10 @@ from chalicelib.core import aws
 from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import LimitReached, NotFound, NotOnSale, UpstreamFailed, ValidationFailed
+from chalicelib.core.observability import logger
 from chalicelib.core.review import DECIDING, PENDING, TIMEOUT_REASON, Decision, apply_once, claim_and_resume, expire_once
 from chalicelib.core.table import keys
-from chalicelib.core.txn.unit import GuardSpec
+from chalicelib.core.txn.unit import ConditionRefused, GuardSpec
 from chalicelib.points.engine import Commit, PointsRepo, execute
 from chalicelib.points.models import PointsProfile
 from chalicelib.tasks.models import ReceiptTask, Task
@@ -75,27 +76,44 @@ def get_own(app: App, member_id: str, receipt_id: str, repo: ReceiptsRepo | None
 def submit(
     app: App, member_id: str, task_id: str, receipt_id: str, repo: ReceiptsRepo | None = None, clock: Clock | None = None
 ) -> Receipt:
-    """Uploaded → in review: starts the review execution (named by the receipt, so a retry starts nothing new)."""
+    """Uploaded → in review: starts the review execution (named by the receipt, so a retry starts nothing new).
+
+    When the start fails (Step Functions refuses it, or no answer comes back) the member gets a 502 and the
+    receipt goes back to "uploading", to be submitted again; should the execution have started after all, its
+    wait step still takes the receipt into review. A receipt left "submitted" (that putting back failed too)
+    has its named execution started again by the next submit: a no-op when it runs.
+    """
     repo = repo or ReceiptsRepo()
     now = time_now(clock)
     receipt = get_own(app, member_id, receipt_id, repo)
     if receipt.task_id != task_id:
         raise NotFound("Receipt not found")
+    if receipt.status == "submitted":
+        _start_review(app, receipt, _receipt_task(app, task_id))
+        return get_own(app, member_id, receipt_id, repo)
     if receipt.status != "uploading":
         return receipt
     if not all(aws.uploaded(key) for key in receipt.image_keys[:1]):
         raise ValidationFailed("Upload the receipt image first", details=[{"field": "images", "problem": "not uploaded"}])
     task = _receipt_task(app, task_id)
-    assert isinstance(task.definition, ReceiptTask)
     if not repo.transition(app.app_id, receipt_id, ("uploading",), "submitted", submitted_at=iso(now)):
         return get_own(app, member_id, receipt_id, repo)
-    payload = {"app_id": app.app_id, "receipt_id": receipt_id, "timeout_seconds": task.definition.review_timeout_seconds}
     try:
-        aws.start_execution(get_settings().sfn_receipt_review, receipt_id, payload)
+        _start_review(app, receipt, task)
     except UpstreamFailed:
-        repo.transition(app.app_id, receipt_id, ("submitted",), "uploading", submitted_at=None)
+        try:
+            repo.transition(app.app_id, receipt_id, ("submitted",), "uploading")
+        except Exception:
+            logger().warning("receipt not put back after a failed start", extra={"receipt_id": receipt_id})
         raise
     return get_own(app, member_id, receipt_id, repo)
+
+
+def _start_review(app: App, receipt: Receipt, task: Task) -> None:
+    """Start the receipt's review execution (named by the receipt: starting it again is a no-op)."""
+    assert isinstance(task.definition, ReceiptTask)
+    payload = {"app_id": app.app_id, "receipt_id": receipt.receipt_id, "timeout_seconds": task.definition.review_timeout_seconds}
+    aws.start_execution(get_settings().sfn_receipt_review, receipt.receipt_id, payload)
 
 
 def review_queue(app: App, cursor: str | None, limit: int, repo: ReceiptsRepo | None = None) -> tuple[list[Receipt], str | None]:
@@ -116,8 +134,8 @@ def decide(app: App, receipt_id: str, reviewer: str, decision: ReviewDecision, r
         not_waiting=f"This receipt is {receipt.status}, not waiting for review",
         taken="Another reviewer decided this receipt",
         # The review already timed out: the receipt is rejected, whatever the late decision.
-        on_expired=lambda: store.transition(
-            app.app_id, receipt_id, (DECIDING,), "rejected", reason=TIMEOUT_REASON, decided_at=receipt.submitted_at
+        on_expired=lambda: store.close_unless_credited(
+            app.app_id, receipt_id, (DECIDING,), "rejected", _credit_guard(receipt), reason=TIMEOUT_REASON, decided_at=receipt.submitted_at
         ),
     )
     return store.get(app.app_id, receipt_id) or receipt
@@ -162,6 +180,15 @@ def time_out(event: dict[str, Any], repo: ReceiptsRepo | None = None, clock: Clo
     return expire_once(_ReceiptReview(receipt, repo, time_now(clock)), event.get("reason"))
 
 
+def _credit_guard(receipt: Receipt) -> GuardSpec:
+    """The credit happens once per receipt (its result replays for a repeated run)."""
+    pk = keys.app_guard_pk(receipt.app_id, "receipt", receipt.receipt_id)
+    return GuardSpec(pk=pk, sk=keys.GUARD_SK, result={"receipt": receipt.receipt_id})
+
+
+OPEN = ("submitted", PENDING, DECIDING)  # a review not settled yet ("submitted": the wait step kept no token yet)
+
+
 @dataclass
 class _ReceiptReview:
     """A receipt's side of its review workflow (core.review.Steps): an approval credits the task's points."""
@@ -174,7 +201,7 @@ class _ReceiptReview:
 
     def is_open(self) -> bool:
         # "submitted": the wait step never kept a token, yet the execution may time out
-        return self.receipt.status in ("submitted", PENDING, DECIDING)
+        return self.receipt.status in OPEN
 
     def settled(self) -> dict[str, Any]:
         if self.receipt.status == "approved":
@@ -186,8 +213,29 @@ class _ReceiptReview:
         return {"status": "rejected"}
 
     def expire(self, reason: str) -> dict[str, Any]:
-        self._close("rejected", ("submitted", PENDING, DECIDING), reason=reason)
-        return {"status": "rejected", "reason": reason}
+        """Rejected with ``reason`` — unless its points were credited (an apply step that failed after the credit,
+        or still running): then it ends approved with them. The rejection is written only while no credit exists."""
+        guard = self._guard()
+        credited = (self.points_repo or PointsRepo()).get_guard(guard)
+        if credited is None:
+            outcome = self.repo.close_unless_credited(
+                self.receipt.app_id, self.receipt.receipt_id, OPEN, "rejected", guard, reason=reason, decided_at=iso(self.now)
+            )
+            if outcome == "closed":
+                return {"status": "rejected", "reason": reason}
+            if outcome == "moved":
+                return self._settled_now()
+            credited = (self.points_repo or PointsRepo()).get_guard(guard)
+        entry = (credited or ({}, None))[0].get("entry") or {}
+        points = int(entry.get("delta") or 0)
+        self._close("approved", OPEN, points=points, reviewer=self.receipt.reviewer)
+        return self._settled_now()
+
+    def _settled_now(self) -> dict[str, Any]:
+        current = self.repo.get(self.receipt.app_id, self.receipt.receipt_id)
+        if current is not None:
+            self.receipt = current
+        return self.settled()
 
     def approve(self, decision: Decision) -> dict[str, Any]:
         """Points exactly once: the credit's guard is keyed by the receipt, so a repeated run adds nothing."""
@@ -199,6 +247,8 @@ class _ReceiptReview:
         guard = self._guard()
         try:
             outcome = execute([(self.app.app_id, self.receipt.member_id)], self._credit(task, guard), guard, self.points_repo)
+        except ConditionRefused:  # the receipt closed meanwhile (the timeout rejected it): no points
+            return self._settled_now()
         except LimitReached:
             reason = "approved, but this task's limit for the cycle was already reached"
             self._close("rejected", reason=reason, reviewer=decision.reviewer)
@@ -208,9 +258,7 @@ class _ReceiptReview:
         return {"status": "approved", "points": credited}
 
     def _guard(self) -> GuardSpec:
-        """The credit happens once per receipt (its result replays for a repeated run)."""
-        receipt_id = self.receipt.receipt_id
-        return GuardSpec(pk=keys.app_guard_pk(self.receipt.app_id, "receipt", receipt_id), sk=keys.GUARD_SK, result={"receipt": receipt_id})
+        return _credit_guard(self.receipt)
 
     def _credit(self, task: Task, guard: GuardSpec) -> Callable[[list[PointsProfile]], Commit]:
         """The points plan: the task's points to the member, counted in the task's cycle, under the receipt's guard."""
@@ -219,7 +267,7 @@ class _ReceiptReview:
         points, title = task.definition.points, task.definition.title
 
         def plan(profiles: list[PointsProfile]) -> Commit:
-            return credit_commit(
+            commit = credit_commit(
                 app,
                 receipt.member_id,
                 profiles[0],
@@ -232,6 +280,9 @@ class _ReceiptReview:
                 guards=[guard],
                 kind="receipt",
             )
+            # only while the receipt is still in review: a timeout that rejected it first keeps the points out
+            commit.writes.append(ReceiptsRepo.open_check(receipt.app_id, receipt.receipt_id, (PENDING, DECIDING)))
+            return commit
 
         return plan
 

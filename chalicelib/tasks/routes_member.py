@@ -95,7 +95,7 @@ def create_receipt(task_id: str) -> Response:
     auth=MEMBER,
     response=ReceiptOut,
     summary="After uploading: send the receipt to review (starts the review workflow)",
-    errors=(400, 404),
+    errors=(400, 404, 502),
 )
 def submit_receipt(task_id: str, receipt_id: str) -> Response:
     return ok(_receipt_out(receipts.submit(caller_app(), current_member().member_id, task_id, receipt_id)))

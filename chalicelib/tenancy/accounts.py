@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from chalicelib.core.auth import tokens
 from chalicelib.core.auth.passwords import hash_password, verify_password
 from chalicelib.core.clock import Clock, epoch, iso, time_now
 from chalicelib.core.config import get_settings
-from chalicelib.core.errors import NotFound, Unauthorized
+from chalicelib.core.errors import NotFound, TooManyAttempts, Unauthorized
 from chalicelib.core.ids import new_id
 from chalicelib.core.models import Page, Role
+from chalicelib.core.observability import logger
 from chalicelib.tenancy.models import CreateOperatorRequest, CreateStoreRequest, CreateVerifierRequest, Operator, Store, Tenant, Verifier
 from chalicelib.tenancy.store.accounts import AccountsRepo
 
@@ -22,6 +24,44 @@ class IssuedToken:
     tenant_id: str
     role: Role | None = None
     store_id: str | None = None
+
+
+LOGIN_FAILURES_ALLOWED = 5  # failed password checks of one account per window; then 429 until the window ends
+LOGIN_WINDOW_SECONDS = 15 * 60
+LOGIN_COUNTER_GRACE_SECONDS = 3600  # the counter item outlives its window by this much, then TTL removes it
+
+
+@dataclass(frozen=True)
+class _LoginBrake:
+    """Per-account brake on password guessing: each check is counted before it runs (a conditional ADD);
+    a success takes its own count back, a failure keeps it. Unknown accounts are counted the same way."""
+
+    repo: AccountsRepo
+    kind: str
+    scope_id: str
+    username: str
+    now: datetime
+
+    @property
+    def _index(self) -> int:
+        return int(epoch(self.now)) // LOGIN_WINDOW_SECONDS
+
+    @property
+    def _ends(self) -> int:
+        return (self._index + 1) * LOGIN_WINDOW_SECONDS
+
+    def reserve(self) -> None:
+        window, expires = f"w{self._index}", self._ends + LOGIN_COUNTER_GRACE_SECONDS
+        if not self.repo.reserve_login_attempt(self.kind, self.scope_id, self.username, window, LOGIN_FAILURES_ALLOWED, expires):
+            raise TooManyAttempts("Too many failed logins; try again later", retry_after=self._ends - int(epoch(self.now)))
+
+    def release(self) -> None:
+        try:
+            self.repo.release_login_attempt(
+                self.kind, self.scope_id, self.username, f"w{self._index}", self._ends + LOGIN_COUNTER_GRACE_SECONDS
+            )
+        except Exception:
+            logger().warning("login attempt not released", extra={"kind": self.kind})
 
 
 def _hash(password: str) -> str:
@@ -71,9 +111,18 @@ def login_operator(
     tenant_id: str, username: str, password: str, key: str, repo: AccountsRepo | None = None, clock: Clock | None = None
 ) -> IssuedToken:
     settings = get_settings()
-    operator = (repo or AccountsRepo()).get_operator(tenant_id, username)
-    ok = verify_password(password, operator.password_hash if operator else None, n=settings.password_hash_n)
-    if not ok or operator is None or operator.disabled:
+    repo = repo or AccountsRepo()
+    brake = _LoginBrake(repo, "operator", tenant_id, username, time_now(clock))
+    brake.reserve()
+    wrong = True
+    try:
+        operator = repo.get_operator(tenant_id, username)
+        ok = verify_password(password, operator.password_hash if operator else None, n=settings.password_hash_n)
+        wrong = not ok or operator is None or operator.disabled
+    finally:
+        if not wrong:
+            brake.release()
+    if wrong or operator is None:
         raise Unauthorized("Wrong tenant, username or password")
     ttl = settings.operator_token_ttl_seconds
     claims = {"sub": operator.username, "ten": tenant_id, "role": operator.role.value}
@@ -124,9 +173,18 @@ def login_verifier(
     store_id: str, username: str, password: str, key: str, repo: AccountsRepo | None = None, clock: Clock | None = None
 ) -> IssuedToken:
     settings = get_settings()
-    verifier = (repo or AccountsRepo()).get_verifier(store_id, username)
-    ok = verify_password(password, verifier.password_hash if verifier else None, n=settings.password_hash_n)
-    if not ok or verifier is None:
+    repo = repo or AccountsRepo()
+    brake = _LoginBrake(repo, "verifier", store_id, username, time_now(clock))
+    brake.reserve()
+    wrong = True
+    try:
+        verifier = repo.get_verifier(store_id, username)
+        ok = verify_password(password, verifier.password_hash if verifier else None, n=settings.password_hash_n)
+        wrong = not ok or verifier is None
+    finally:
+        if not wrong:
+            brake.release()
+    if wrong or verifier is None:
         raise Unauthorized("Wrong store, username or password")
     ttl = settings.verifier_token_ttl_seconds
     claims = {"sub": verifier.username, "ten": verifier.tenant_id, "store": store_id}

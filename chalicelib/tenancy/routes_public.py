@@ -42,7 +42,7 @@ def member_login() -> Response:
     body=OperatorLoginRequest,
     response=TokenResponse,
     summary="Log an operator in",
-    errors=(400, 401),
+    errors=(400, 401, 429),
 )
 def operator_login() -> Response:
     body = parse_body(OperatorLoginRequest)
@@ -57,7 +57,7 @@ def operator_login() -> Response:
     body=VerifierLoginRequest,
     response=TokenResponse,
     summary="Log a store verifier in",
-    errors=(400, 401),
+    errors=(400, 401, 429),
 )
 def verifier_login() -> Response:
     body = parse_body(VerifierLoginRequest)

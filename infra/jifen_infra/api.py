@@ -24,6 +24,12 @@ from jifen_infra.paths import REPO_ROOT
 from jifen_infra.settings import StageSettings
 from jifen_infra.table import TableConstruct
 
+# API Gateway stage throttling (token bucket: steady requests per second, burst); docs/decisions.md
+API_THROTTLE = {"ThrottlingRateLimit": 1000.0, "ThrottlingBurstLimit": 2000}
+LOGIN_THROTTLE = {"ThrottlingRateLimit": 20.0, "ThrottlingBurstLimit": 40}
+LOGIN_PATHS = ("/~1v1~1auth~1operator", "/~1v1~1auth~1verifier")  # MethodSettings escape "/" as "~1"
+
+
 # Item-level actions only: IAM authorizes TransactWriteItems / TransactGetItems per item as
 # PutItem / UpdateItem / DeleteItem / ConditionCheckItem / GetItem (there is no Transact* action).
 # No Scan (the design forbids it), no table management, no PartiQL.
@@ -193,16 +199,14 @@ class ApiConstruct(Construct):
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
         api.add_property_override("AccessLogSetting", {"DestinationArn": destination, "Format": ACCESS_LOG_FORMAT})
+        logging = {"MetricsEnabled": True, "LoggingLevel": "ERROR", "DataTraceEnabled": False}  # no payloads: tokens
         api.add_property_override(
             "MethodSettings",
             [
-                {
-                    "ResourcePath": "/*",
-                    "HttpMethod": "*",
-                    "MetricsEnabled": True,
-                    "LoggingLevel": "ERROR",
-                    "DataTraceEnabled": False,  # full request/response logging would write tokens to logs
-                }
+                # the stage's ceiling (below the account's 10,000 rps): over it API Gateway answers 429 THROTTLED
+                {"ResourcePath": "/*", "HttpMethod": "*", **logging, **API_THROTTLE},
+                # password logins: a tighter ceiling in front of the per-account brake (5 failures / 15 min)
+                *({"ResourcePath": path, "HttpMethod": "POST", **logging, **LOGIN_THROTTLE} for path in LOGIN_PATHS),
             ],
         )
         if self.settings.manage_api_gateway_account_role:

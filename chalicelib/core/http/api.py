@@ -100,7 +100,9 @@ def error_body(code: str, message: str, details: list[dict[str, str]] | None = N
 
 
 def error_response(exc: JifenError) -> Response:
-    return Response(status_code=exc.status, body=error_body(exc.code, exc.message, exc.details))
+    retry_after = getattr(exc, "retry_after", None)  # 429 TOO_MANY_ATTEMPTS says when to come back
+    headers: dict[str, str | list[str]] | None = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return Response(status_code=exc.status, body=error_body(exc.code, exc.message, exc.details), headers=headers)
 
 
 def pydantic_details(exc: ValidationError) -> list[dict[str, str]]:

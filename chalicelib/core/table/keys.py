@@ -51,6 +51,9 @@ SHAPES: dict[str, Shape] = {
     "member.limit.sk": Shape(_SK, "LIMIT#{subject*}", "member"),
     "device": Shape(_PK, "APP#{app}#DEV#{device}"),
     "device.limit.sk": Shape(_SK, "LIMIT#{subject*}", "device"),
+    # failed-login counters live with the account's tenant (operators) or store (verifiers)
+    "tenant.limit.sk": Shape(_SK, "LIMIT#{subject*}", "tenant"),
+    "store.limit.sk": Shape(_SK, "LIMIT#{subject*}", "store"),
     "stock": Shape(_PK, "APP#{app}#STOCK#{pool}#{shard}"),
     "stock.sk": Shape(_SK, "STOCK", "stock"),
     # configuration documents under the app, one literal kind each (core.table.config.ConfigRepo)

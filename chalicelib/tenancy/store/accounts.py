@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pynamodb.exceptions import PutError, TransactWriteError
 
-from chalicelib.core.errors import AlreadyExists
+from chalicelib.core.errors import AlreadyExists, LimitReached
 from chalicelib.core.models import Page, Role
 from chalicelib.core.table import keys
 from chalicelib.core.table.cursors import decode_cursor, encode_cursor
 from chalicelib.core.table.dynamo import condition_failed, transaction
+from chalicelib.core.txn import unit
+from chalicelib.core.txn.unit import CounterSpec
 from chalicelib.tenancy.models import Operator, Store, Tenant, Verifier
 from chalicelib.tenancy.store.items import OperatorItem, StoreItem, TenantItem, VerifierItem
 
@@ -153,3 +155,27 @@ class AccountsRepo:
             return _verifier(VerifierItem.get(keys.store_pk(store_id), keys.verifier_sk(username)))
         except VerifierItem.DoesNotExist:
             return None
+
+    # --- the login brake: failed (or in-flight) password checks per account and window ------------------
+
+    def reserve_login_attempt(self, kind: str, scope_id: str, username: str, window: str, limit: int, expires_at: int) -> bool:
+        """Count one password check of an account (``kind`` "operator" in tenant ``scope_id``, "verifier" in store
+        ``scope_id``) in ``window``: a conditional ADD (count + 1 <= limit), so concurrent attempts cannot pass
+        the brake together. False when the window's limit is reached. The counter goes by TTL after ``expires_at``.
+        """
+        try:
+            unit.commit(unit.UnitOfWork(counters=[_login_counter(kind, scope_id, username, window, limit, expires_at, 1)]))
+        except LimitReached:
+            return False
+        return True
+
+    def release_login_attempt(self, kind: str, scope_id: str, username: str, window: str, expires_at: int) -> None:
+        """Take back one's own counted attempt (it succeeded): ADD -1, never a reset of others' failures."""
+        unit.commit(unit.UnitOfWork(counters=[_login_counter(kind, scope_id, username, window, None, expires_at, -1)]))
+
+
+def _login_counter(kind: str, scope_id: str, username: str, window: str, limit: int | None, expires_at: int, by: int) -> CounterSpec:
+    # the account's own partition (tenant for operators, store for verifiers), whether or not the account exists
+    pk = keys.tenant_pk(scope_id) if kind == "operator" else keys.store_pk(scope_id)
+    sk = keys.counter_sk(f"login#{kind}#{username}", window)
+    return CounterSpec(pk=pk, sk=sk, limit=limit, ttl=expires_at, by=by, reason="too many failed logins")
