@@ -72,6 +72,9 @@ order_settle_payment = app.lambda_function(name="order_settle_payment")(orders.o
 order_pay_out = app.lambda_function(name="order_pay_out")(orders.order_pay_out)
 order_cancel = app.lambda_function(name="order_cancel")(orders.order_cancel)
 order_confirm_shipment = app.lambda_function(name="order_confirm_shipment")(orders.order_confirm_shipment)
+order_needs_attention = app.lambda_function(name="order_needs_attention")(orders.order_needs_attention)
+# orders (and refund requests) whose workflow failed or never started: re-driven, cancelled, or left to an operator
+reconcile_orders = app.schedule(Rate(15, unit=Rate.MINUTES), name="reconcile_orders")(mall_jobs.reconcile_orders)
 
 after_sales_review_wait = app.lambda_function(name="after_sales_review_wait")(after_sales.after_sales_review_wait)
 after_sales_review_apply = app.lambda_function(name="after_sales_review_apply")(after_sales.after_sales_review_apply)

@@ -48,13 +48,14 @@ class MallExchanged:
 
 @dataclass(frozen=True)
 class PaymentReceived:
-    """tasks: a verified payment webhook for ``order_id`` (the mall settles its own orders)."""
+    """tasks: a verified payment webhook for ``order_id`` paid by ``openid`` (the mall settles its own orders, paid by their member)."""
 
     app: Any
     order_id: str
     amount_fen: int
     paid_at: str | None
     clock: Any = None
+    openid: str | None = None  # the payer the event names: a mall order is paid only by its own member
 
 
 class PaymentVerdict(Enum):

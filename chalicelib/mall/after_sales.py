@@ -39,7 +39,7 @@ from chalicelib.mall.models.after_sales import (
 )
 from chalicelib.mall.models.catalog import Order
 from chalicelib.mall.store.after_sales import QUEUED, RefundReviewsRepo, review_put, review_update
-from chalicelib.mall.store.orders import OrdersRepo, order_update
+from chalicelib.mall.store.orders import OrdersRepo, order_update, order_watch
 from chalicelib.payments.refunds import RefundAdapter, refund_adapter
 from chalicelib.points.engine import Commit, PointsRepo
 from chalicelib.tenancy.access import app_by_id
@@ -123,7 +123,9 @@ def request_refund(app: App, member_id: str, order_id: str, reason: str, *, cloc
             requested_at=now,
         )
         try:
-            _commit(order, [order_update(requested, order.version, (order.status,)), review_put(review)])
+            # on the reconciler's watch list too: a review whose start is lost (a crash after this commit) is started later
+            writes = [order_update(requested, order.version, (order.status,)), review_put(review), order_watch(order, now)]
+            _commit(order, writes)
         except (ConditionRefused, VersionConflict):
             continue  # the order moved (another request, shipping, ...): decide again on what it is now
         try:
@@ -139,11 +141,21 @@ def request_refund(app: App, member_id: str, order_id: str, reason: str, *, cloc
     raise Conflict("The order is changing; retry")
 
 
-def _ensure_started(order: Order, info: RefundInfo, reviews: RefundReviewsRepo) -> None:
-    """A repeated request restarts a review whose start was lost (same name: never a second execution)."""
+def _ensure_started(order: Order, info: RefundInfo, reviews: RefundReviewsRepo) -> bool:
+    """A repeated request (or the reconciler) restarts a review whose start was lost (same name: never a second execution)."""
     review = reviews.get(order.app_id, order.order_id, info.attempt)
     if review is not None and review.status == "pending" and not review.task_token:
         _start(_run(order, info.attempt))
+        return True
+    return False
+
+
+def heal(order: Order) -> bool:
+    """The reconciler's part: a refund request still waiting whose review execution is not holding it gets started."""
+    info = refund_info(order)
+    if order.status != "refund_requested" or info is None:
+        return False
+    return _ensure_started(order, info, RefundReviewsRepo())
 
 
 def _abandon(requested: Order, before: Order, review: RefundReview, now: str) -> None:

@@ -38,6 +38,8 @@ from chalicelib.tenancy.models import App
 STOCK_ATTEMPTS = 8  # shard retries before SOLD_OUT / busy
 CONFIG_ATTEMPTS = 2  # the listing or allocation changed under us: decide again on fresh config
 CODE_ATTEMPTS = 6  # another exchange took the CDK code we picked
+TRANSACTION_LIMIT = 100  # DynamoDB TransactWriteItems: at most 100 actions
+WAITING_ON_WORKFLOW = ("awaiting_payment", "paid", "paying_out")
 NO_ACCOUNT_THERE = "You have no account in the target app yet: log in there first"
 
 
@@ -156,7 +158,18 @@ def _first_order(app: App, member_id: str, idem: GuardSpec, fp: str) -> Order | 
     result, stored_fingerprint = found
     if stored_fingerprint and stored_fingerprint != fp:
         raise IdempotencyMismatch("This reference was already used for a different request")
-    return OrdersRepo().get(app.app_id, member_id, str(result.get("order_id")))
+    order = OrdersRepo().get(app.app_id, member_id, str(result.get("order_id")))
+    if order is not None:
+        _restart(app, order)
+    return order
+
+
+def _restart(app: App, order: Order) -> None:
+    """A replayed Idempotency-Key (re)starts the order's named execution: a no-op if it runs, the heal if it never started."""
+    from chalicelib.mall import fulfilment
+
+    if order.status in WAITING_ON_WORKFLOW:
+        fulfilment.start(app, order)
 
 
 def _exchange(request: _Request) -> Order:
@@ -225,7 +238,8 @@ def _replayed(request: _Request, outcome: Outcome) -> Order:
     replay = OrdersRepo().get(request.app.app_id, request.member_id, str(outcome.extra.get("order_id")))
     if replay is None:
         raise Conflict("The first attempt with this Idempotency-Key is still in progress; retry")
-    return replay
+    _restart(request.app, replay)
+    return OrdersRepo().get(request.app.app_id, request.member_id, replay.order_id) or replay
 
 
 def _validate_request(offer: Offer, body: ExchangeRequest) -> None:
@@ -314,9 +328,39 @@ def _plan(request: _Request, attempt: _Attempt, order: Order) -> Plan:
             )
         if order.status == "completed":
             virtual.fulfil(commit, app, order, codes, target, profiles, now)
+        check_transaction_size(commit, order)
         return commit
 
     return plan
+
+
+def _actions(commit: Commit) -> int:
+    work = commit.unit_of_work()
+    return len(work.guards) + len(work.counters) + len(work.absent) + len(work.webhook_events) + len(work.writes)
+
+
+def _code_actions(quantity: int) -> int:
+    """A CDK order's code claims: one per code, and one issued counter per code bucket they fall in (at most all)."""
+    return quantity + min(quantity, keys.CODE_BUCKETS)
+
+
+def check_transaction_size(commit: Commit, order: Order) -> None:
+    """Refuse (400) an order whose transaction — now, or its CDK codes' claim once paid — DynamoDB would refuse.
+
+    One order is one transaction of at most ``TRANSACTION_LIMIT`` actions (a signed request's nonce may add one).
+    A paid CDK order claims its codes later with the order's update: that transaction must fit too.
+    """
+    now = _actions(commit) + 1
+    later = _code_actions(order.quantity) + 2 if order.category == "cdk" and order.status == "awaiting_payment" else 0
+    if max(now, later) <= TRANSACTION_LIMIT:
+        return
+    if order.category != "cdk":
+        raise ValidationFailed(f"This order is too large: one order is one DynamoDB transaction of at most {TRANSACTION_LIMIT} actions")
+    most = max(1, TRANSACTION_LIMIT - (max(now, later) - _code_actions(order.quantity)) - keys.CODE_BUCKETS)
+    raise ValidationFailed(
+        f"At most {most} codes per order: one order is one DynamoDB transaction of at most {TRANSACTION_LIMIT} actions",
+        details=[{"field": "quantity", "problem": f"1..{most}"}],
+    )
 
 
 def _after_exchange(app: App, order: Order) -> None:

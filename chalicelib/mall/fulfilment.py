@@ -42,6 +42,7 @@ from chalicelib.mall.store.orders import (
     release_stock,
 )
 from chalicelib.payments.payouts import PayoutAdapter, PayoutRequest, payout_adapter
+from chalicelib.payments.refunds import RefundAdapter, refund_adapter
 from chalicelib.points.engine import Commit, PointsRepo, execute, ledger_entry, plan_earn
 from chalicelib.points.models import PointsProfile
 from chalicelib.tenancy.access import app_by_id
@@ -73,18 +74,33 @@ def execution_input(app: App, order: Order) -> dict[str, Any]:
     }
 
 
+# statuses in which the order waits on its execution (the reconciler re-drives or cancels them)
+DRIVEN = ("awaiting_payment", "paid", "paying_out")
+UNDONE_IF_NOT_STARTED = ("awaiting_payment", "paying_out")
+
+
+def execution_name(order: Order) -> str:
+    """The order's execution: named by the order id (a repeated start is a no-op); a re-drive gets a new name."""
+    return order.order_id if order.drive == 0 else f"{order.order_id}-r{order.drive}"
+
+
+def start_execution(app: App, order: Order) -> None:
+    """Start (or find running) the order's execution; UpstreamFailed when Step Functions refuses or cannot be reached."""
+    aws.start_execution(get_settings().sfn_order_fulfilment, execution_name(order), execution_input(app, order))
+
+
 def start(app: App, order: Order) -> None:
-    """Start the order's execution (named by the order id: a repeated start is a no-op).
+    """Start the order's execution (named: a repeated start — a replayed Idempotency-Key — is a no-op).
 
     If it cannot start, an order that would otherwise hold points and stock forever (unpaid, or a red
     packet nobody pays out) is undone at once and the member sees 502; an order awaiting shipment stays:
-    the shipping API works without its execution.
+    the shipping API works without its execution; a paid order stays for the reconciler (its cash is in).
     """
     try:
-        aws.start_execution(get_settings().sfn_order_fulfilment, order.order_id, execution_input(app, order))
+        start_execution(app, order)
     except UpstreamFailed:
-        if order.status == "awaiting_shipment":
-            logger().warning("fulfilment not started; the order can still be shipped", extra={"order_id": order.order_id})
+        if order.status not in UNDONE_IF_NOT_STARTED:
+            logger().warning("fulfilment not started; the reconciler re-drives it", extra={"order_id": order.order_id})
             return
         revert(app, order, "cancelled", "the order could not be processed", from_statuses=(order.status,))
         raise UpstreamFailed("The order could not be processed now; your points were given back") from None
@@ -256,6 +272,25 @@ def pay_out(app_id: str, member_id: str, order_id: str, adapter: PayoutAdapter |
     return _move(app_id, member_id, order_id, ("paying_out",), completed)[0]
 
 
+def record_failure(app_id: str, member_id: str, order_id: str, error: Any, clock: Clock | None = None) -> Order:
+    """The workflow's failure path: an order still waiting on it goes ``needs_attention`` with the error, for an operator.
+
+    Nothing is given back here: whether cash or a payout moved is the operator's call (re-drive or cancel).
+    """
+    at = iso(time_now(clock))
+    note = error if isinstance(error, dict) else {"Error": str(error)}
+    attention = {k: str(note.get(k))[:500] for k in ("Error", "Cause") if note.get(k) is not None}
+
+    def failed(current: Order) -> Order:
+        info = {"from_status": current.status, "error": attention, "at": at}
+        return current.model_copy(update={"status": "needs_attention", "attention": info, "updated_at": at})
+
+    order, moved = _move(app_id, member_id, order_id, DRIVEN, failed)
+    if moved:
+        logger().error("order needs an operator", extra={"order_id": order_id, "error": attention})
+    return order
+
+
 def cancel(app_id: str, member_id: str, order_id: str, from_status: str, reason: str, clock: Clock | None = None) -> Order:
     """Compensation: an unpaid order timed out, or a payout failed — status, stock and points back, once."""
     return revert(_app(app_id), _order(app_id, member_id, order_id), "cancelled", reason, from_statuses=(from_status,), clock=clock)
@@ -277,23 +312,46 @@ def confirm_shipment(app_id: str, member_id: str, order_id: str, shipment: dict[
 MALL_ORDER_ID = re.compile(r"o[0-9]{13}[0-9a-f]{10}")
 
 
-def on_payment(app: App, order_id: str, amount_fen: int, paid_at: str | None, clock: Clock | None = None) -> PaymentVerdict:
-    """A payment webhook for ``order_id``: if it is a mall order awaiting this payment, mark it paid and resume its workflow."""
+def on_payment(
+    app: App,
+    order_id: str,
+    amount_fen: int,
+    paid_at: str | None,
+    clock: Clock | None = None,
+    *,
+    openid: str | None = None,
+    refunds: RefundAdapter | None = None,
+) -> PaymentVerdict:
+    """A payment webhook for ``order_id``: if it is a mall order awaiting this payment, mark it paid and resume its workflow.
+
+    Refused (recorded only, nobody credited): a payer (``openid``) who is not the order's member, a wrong amount.
+    A payment for an order that was cancelled meanwhile is given back through the refund adapter, once.
+    """
     if not MALL_ORDER_ID.fullmatch(order_id):
         return PaymentVerdict.NOT_MINE  # the tenant's own order: no lookup (most payments are these)
     order = OrdersRepo().find(app.app_id, order_id)
     if order is None:
         return PaymentVerdict.NOT_MINE
     log = logger()
+    if openid is None or openid != order.openid:
+        log.warning("mall payment refused: the payer is not the order's member", extra={"order_id": order_id, "payer": openid})
+        return PaymentVerdict.REFUSED
     if order.cash_fen == 0 or amount_fen != order.cash_fen:
         log.warning(
             "mall payment ignored: wrong amount", extra={"order_id": order_id, "amount_fen": amount_fen, "expected": order.cash_fen}
         )
         return PaymentVerdict.REFUSED
-    if order.status == "cancelled":
-        log.warning("payment for a cancelled mall order: refund it", extra={"order_id": order_id, "reason": order.reason})
-        return PaymentVerdict.REFUSED
     at = iso(time_now(clock))
+    if order.status == "cancelled":
+        return refund_late_payment(app, order, refunds, clock)
+    if order.status == "needs_attention" and (order.attention or {}).get("from_status") == "awaiting_payment":
+        # its workflow failed while it waited: the payment is kept on the order for the operator (re-drive settles it)
+        def paid_meanwhile(o: Order) -> Order:
+            attention = {**(o.attention or {}), "from_status": "paid"}
+            return o.model_copy(update={"attention": attention, "paid_at": paid_at or at, "updated_at": at})
+
+        _move(app.app_id, order.member_id, order_id, ("needs_attention",), paid_meanwhile)
+        return PaymentVerdict.SETTLED
     order, _ = _move(
         app.app_id,
         order.member_id,
@@ -302,14 +360,45 @@ def on_payment(app: App, order_id: str, amount_fen: int, paid_at: str | None, cl
         lambda o: o.model_copy(update={"status": "paid", "paid_at": paid_at or at, "updated_at": at}),
     )
     if order.status == "cancelled":  # the payment window closed while this payment arrived
-        log.warning("payment for a cancelled mall order: refund it", extra={"order_id": order_id, "reason": order.reason})
-        return PaymentVerdict.REFUSED
+        return refund_late_payment(app, order, refunds, clock)
     if order.status == "paid":
         token = order_token(app.app_id, order.member_id, order_id, "payment")
         if token is not None:
             _resume(token, order, "payment")  # UpstreamFailed → the provider retries; the order is paid already
     log.info("mall order paid", extra={"order_id": order_id, "status": order.status})
     return PaymentVerdict.SETTLED
+
+
+def payment_refund_reference(order_id: str) -> str:
+    """One reference for giving an order's payment back: a late payment and an operator cancel never refund twice."""
+    return f"pay-{order_id}"
+
+
+def refund_payment(app: App, order: Order, allowed: tuple[str, ...], refunds: RefundAdapter | None, clock: Clock | None) -> Order:
+    """Give the order's cash back (by reference: exactly once) and show it on the order (``payment_refund``)."""
+    if order.payment_refund:
+        return order
+    result = (refunds or refund_adapter()).refund(
+        app, order.order_id, order.cash_fen, payment_refund_reference(order.order_id), openid=order.openid
+    )
+    at = iso(time_now(clock))
+    record = {**result.model_dump(), "reason": order.reason}
+    logger().info("mall payment refunded", extra={"order_id": order.order_id, "refund_id": result.refund_id})
+
+    def remembered(current: Order) -> Order:
+        return current if current.payment_refund else current.model_copy(update={"payment_refund": record, "updated_at": at})
+
+    return _move(app.app_id, order.member_id, order.order_id, allowed, remembered)[0]
+
+
+def refund_late_payment(app: App, order: Order, refunds: RefundAdapter | None = None, clock: Clock | None = None) -> PaymentVerdict:
+    """A payment for an order cancelled before it came (timed out): the member's cash goes back, once.
+
+    UpstreamFailed (the refund provider cannot be reached) propagates: the provider delivers the event again.
+    """
+    logger().warning("payment for a cancelled mall order: refunding it", extra={"order_id": order.order_id, "reason": order.reason})
+    refund_payment(app, order, ("cancelled",), refunds, clock)
+    return PaymentVerdict.REFUSED
 
 
 def find_order(app: App, order_id: str) -> Order:

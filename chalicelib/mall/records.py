@@ -26,14 +26,16 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from chalicelib.core.clock import Clock, iso, time_now
-from chalicelib.core.errors import NotFound
+from chalicelib.core.errors import Conflict, NotFound, UpstreamFailed
 from chalicelib.core.ids import member_id_for, new_id
-from chalicelib.core.observability import logger
+from chalicelib.core.observability import log_event, logger
 from chalicelib.core.table import cursors
+from chalicelib.mall import fulfilment
 from chalicelib.mall.models.catalog import Order
 from chalicelib.mall.models.records import EXPORT_PREFIX, OrderExport, OrderExportRequest, OrderFilter, OrderRecord, OrderRecordPage
 from chalicelib.mall.store.orders import OrdersRepo
 from chalicelib.mall.store.records import DaySlice, RecordsRepo
+from chalicelib.payments.refunds import RefundAdapter
 from chalicelib.tenancy.models import App
 
 MAX_LIST_READS = 10  # DynamoDB pages one list request may read
@@ -347,3 +349,56 @@ def export_orders(
         expires_at=iso(now + timedelta(seconds=seconds)),
         filename=filename,
     )
+
+
+# --- operators act on orders whose workflow failed (issue 9, item 7) ------------------------------
+#
+# An order whose workflow failed past its retries (or ended leaving it waiting: ``jobs.reconcile``) is
+# ``needs_attention`` with ``attention`` (the status it left, the error); operators list them by that status and
+# re-drive it (back to that status, a new execution) or cancel it (cash back by reference, points and stock back, once).
+
+OPERATOR_CANCEL_REASON = "cancelled by an operator"
+
+
+def _needing(app: App, order_id: str) -> Order:
+    order = fulfilment.find_order(app, order_id)
+    if order.status != "needs_attention":
+        raise Conflict(f"This order is {order.status.replace('_', ' ')}, not waiting for an operator")
+    return order
+
+
+def _from_status(order: Order) -> str:
+    return str((order.attention or {}).get("from_status") or "awaiting_payment")
+
+
+def redrive(app: App, order_id: str, clock: Clock | None = None) -> Order:
+    """Back to the status its workflow failed in, and a new execution (named ``{order}-r{n}``) from there."""
+    order = _needing(app, order_id)
+    back_to = _from_status(order)
+    at = iso(time_now(clock))
+
+    def again(current: Order) -> Order:
+        return current.model_copy(update={"status": back_to, "drive": current.drive + 1, "updated_at": at})
+
+    moved, done = fulfilment._move(app.app_id, order.member_id, order.order_id, ("needs_attention",), again)
+    if not done:
+        raise Conflict("Another operator acted on this order")
+    try:
+        fulfilment.start_execution(app, moved)
+    except UpstreamFailed:
+        fulfilment.record_failure(app.app_id, order.member_id, order.order_id, {"Error": "RedriveFailed", "Cause": "not started"})
+        raise
+    log_event("order_redriven", order_id=order.order_id, status=back_to, drive=moved.drive)
+    return moved
+
+
+def cancel(app: App, order_id: str, refunds: RefundAdapter | None = None, clock: Clock | None = None) -> Order:
+    """Cash back (if it was paid; by reference, once), then cancelled with points and stock back (once)."""
+    order = _needing(app, order_id)
+    if _from_status(order) == "paying_out":
+        raise Conflict("A payout may have happened for this order: re-drive it (the payout is idempotent)")
+    if order.paid_at and order.cash_fen > 0:
+        order = fulfilment.refund_payment(app, order, ("needs_attention",), refunds, clock)
+    cancelled = fulfilment.revert(app, order, "cancelled", OPERATOR_CANCEL_REASON, from_statuses=("needs_attention",), clock=clock)
+    log_event("order_cancelled_by_operator", order_id=order.order_id, status=cancelled.status)
+    return cancelled

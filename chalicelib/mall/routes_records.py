@@ -65,3 +65,29 @@ def get_order(app_id: str, order_id: str) -> Response:
 def export_orders(app_id: str) -> Response:
     app = operator_app(app_id)
     return ok(records.export_orders(app, parse_body(OrderExportRequest)), status=201)
+
+
+@mall_records.endpoint(
+    "/v1/admin/apps/{app_id}/orders/{order_id}/redrive",
+    methods=("POST",),
+    auth=MANAGERS,
+    response=OrderRecord,
+    metric="OrderRedriven",
+    summary="Re-drive a needs_attention order (its workflow failed): back to the status it failed in, with a new execution",
+    errors=(404, 409, 502),
+)
+def redrive_order(app_id: str, order_id: str) -> Response:
+    return ok(OrderRecord.of(records.redrive(operator_app(app_id), order_id)))
+
+
+@mall_records.endpoint(
+    "/v1/admin/apps/{app_id}/orders/{order_id}/cancel",
+    methods=("POST",),
+    auth=MANAGERS,
+    response=OrderRecord,
+    metric="OrderCancelledByOperator",
+    summary="Cancel a needs_attention order: its cash back if it was paid (once), then its points and stock back (once)",
+    errors=(404, 409, 502),
+)
+def cancel_order(app_id: str, order_id: str) -> Response:
+    return ok(OrderRecord.of(records.cancel(operator_app(app_id), order_id)))

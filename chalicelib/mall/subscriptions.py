@@ -9,4 +9,4 @@ from chalicelib.mall import fulfilment
 
 @hooks.subscribe(PaymentReceived)
 def settle_order(event: PaymentReceived) -> PaymentVerdict:
-    return fulfilment.on_payment(event.app, event.order_id, event.amount_fen, event.paid_at, event.clock)
+    return fulfilment.on_payment(event.app, event.order_id, event.amount_fen, event.paid_at, event.clock, openid=event.openid)

@@ -39,6 +39,10 @@ class CancelInput(OrderRef):
     reason: str = Field(min_length=1, max_length=200)
 
 
+class FailureInput(OrderRef):
+    error: dict[str, Any] | None = None
+
+
 class ShipmentInput(OrderRef):
     resumed: dict[str, Any] | None = None
 
@@ -71,4 +75,11 @@ def order_confirm_shipment(event: dict[str, Any], context: Any = None) -> dict[s
     order = fulfilment.confirm_shipment(
         checked.app_id, checked.member_id, checked.order_id, shipment if isinstance(shipment, dict) else None
     )
+    return OrderRef.model_validate(event).now(order)
+
+
+def order_needs_attention(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """The failure path (any step's error past its retries): the order waits for an operator, with the error."""
+    checked = FailureInput.model_validate(event)
+    order = fulfilment.record_failure(checked.app_id, checked.member_id, checked.order_id, checked.error or {})
     return OrderRef.model_validate(event).now(order)

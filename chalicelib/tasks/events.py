@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from chalicelib.core import hooks
 from chalicelib.core.clock import Clock, epoch, iso, time_now
-from chalicelib.core.errors import LimitReached, NotFound
+from chalicelib.core.errors import Conflict, LimitReached, NotFound
 from chalicelib.core.hooks import PaymentReceived, PaymentVerdict
 from chalicelib.core.ids import member_id_for
 from chalicelib.core.table import keys
@@ -28,6 +28,7 @@ from chalicelib.tenancy.models import App
 
 # Providers retry for days (WeChat Pay: up to 24 h, others longer); keep every event id for 30 days.
 EVENT_RETENTION = timedelta(days=30)
+REFUND_ATTEMPTS = 5  # a refund racing its payment is decided again this often, then 409 (the provider retries)
 
 
 class PaymentLike(Protocol):
@@ -127,10 +128,6 @@ class _Payment:
     requests: RequestsRepo | None
     clock: Clock | None
 
-    def again(self) -> Handled:
-        """Handle the event again from the start (the order's guards changed meanwhile)."""
-        return handle_payment(self.app, self.provider, self.event, self.raw, self.points_repo, self.requests, self.clock)
-
     def record_only(self) -> Handled:
         return _record_only(self.spec, self.requests)
 
@@ -175,7 +172,7 @@ def _payment_succeeded(payment: _Payment) -> Handled:
     # A Jifen mall order awaiting this payment is paid (and its workflow resumed) first; a wrong amount
     # or a cancelled order is recorded and nothing else. Then consumption tasks earn as for any payment.
     event = payment.event
-    verdicts = hooks.emit(PaymentReceived(payment.app, event.order_id, event.amount_fen, event.paid_at, payment.clock))
+    verdicts = hooks.emit(PaymentReceived(payment.app, event.order_id, event.amount_fen, event.paid_at, payment.clock, openid=event.openid))
     if PaymentVerdict.REFUSED in verdicts:
         return payment.record_only()
     earning = _earning_task(payment.app, event, payment.now)
@@ -225,8 +222,20 @@ def _consumption_credit(payment: _Payment, task: Task, points: int) -> Callable[
 
 
 def _payment_refunded(payment: _Payment) -> Handled:
-    """The event's record, and what the order earned taken back (or the order marked, if its payment has not come yet)."""
+    """The event's record, and what the order earned taken back (or the order marked, if its payment has not come yet).
+
+    A refund racing its own payment is decided again, at most ``REFUND_ATTEMPTS`` times; then a 409 (the provider retries).
+    """
     repo = payment.points_repo or PointsRepo()
+    for _ in range(REFUND_ATTEMPTS):
+        handled = _refund_once(payment, repo)
+        if handled is not None:
+            return handled
+    raise Conflict("This refund keeps racing its payment; retry")
+
+
+def _refund_once(payment: _Payment, repo: PointsRepo) -> Handled | None:
+    """One try at a refund event; None when the order's payment changed meanwhile (decide again)."""
     first = repo.get_guard(_order_guard(payment.app, "order", payment.event.order_id))
     if first is None:
         return _refund_before_payment(payment, repo)
@@ -240,10 +249,10 @@ def _payment_refunded(payment: _Payment) -> Handled:
     return _apply(payment.app, member_id, payment.spec, _claw_back(payment, member_id, credited), repo, payment.requests)
 
 
-def _refund_before_payment(payment: _Payment, repo: PointsRepo) -> Handled:
+def _refund_before_payment(payment: _Payment, repo: PointsRepo) -> Handled | None:
     """Refunded before its payment arrived: mark the order so the late payment earns nothing.
 
-    Only while the order is still unpaid: if the payment lands meanwhile, handle the refund again (claw it back).
+    Only while the order is still unpaid: if the payment lands meanwhile, None (the caller decides again: claw it back).
     """
     order_id = payment.event.order_id
     order_guard = _order_guard(payment.app, "order", order_id)
@@ -254,10 +263,10 @@ def _refund_before_payment(payment: _Payment, repo: PointsRepo) -> Handled:
         )
     except DuplicateEffect as dup:
         if (dup.guard.pk, dup.guard.sk) == (order_guard.pk, order_guard.sk):
-            return payment.again()
+            return None
         return payment.record_only()
     except VersionConflict:
-        return payment.again()
+        return None
     return Handled(duplicate=False)
 
 

@@ -14,7 +14,7 @@ from jifen_infra.schedules import SchedulesConstruct
 from jifen_infra.settings import APP_NAME, StageSettings
 from jifen_infra.table import TableConstruct
 from jifen_infra.uploads import UploadsConstruct
-from jifen_infra.workflows import WorkflowsConstruct
+from jifen_infra.workflows import RECONCILED_WORKFLOW, WorkflowsConstruct
 
 
 class JifenStack(Stack):
@@ -71,6 +71,15 @@ class JifenStack(Stack):
             "Rotating the token signing key needs a verify-with-previous-key window in the app first; "
             "until then it is rotated by hand (see infra/README.md).",
         )
+        if RECONCILED_WORKFLOW in self.workflows.state_machines:
+            machine = self.workflows.state_machine_name(RECONCILED_WORKFLOW)
+            executions = f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{machine}:*"
+            acknowledge(
+                api.role,
+                f"AwsSolutions-IAM5[Resource::{executions}]",
+                "The order reconciler reads whether an order's execution still runs (states:DescribeExecution); "
+                "executions are named per order at run time, so only the state machine's executions as a whole can be named.",
+            )
         if self.settings.manage_api_gateway_account_role:
             acknowledge(
                 api,

@@ -32,6 +32,8 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 # What the functions may do with the workflows: start them, and resume .waitForTaskToken steps.
 START_ACTIONS = ["states:StartExecution"]
+READ_EXECUTION_ACTIONS = ["states:DescribeExecution"]
+RECONCILED_WORKFLOW = "order_fulfilment"  # app.reconcile_orders asks whether an order's execution still runs
 TASK_RESPONSE_ACTIONS = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
 
 
@@ -183,15 +185,29 @@ class WorkflowsConstruct(Construct):
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
 
+    def executions_arn(self, name: str) -> str:
+        """Every execution of one state machine (``arn:…:execution:{machine}:*``)."""
+        return Stack.of(self).format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{self.state_machine_name(name)}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+
     def function_statements(self) -> list[iam.PolicyStatement]:
         """What the Chalice functions need: start executions and answer task tokens."""
         if not self.state_machines:
             return []
         arns = [self.state_machine_arn(name) for name in self.state_machines]
-        return [
+        # the order reconciler (app.reconcile_orders) reads whether an order's execution still runs
+        executions = [self.executions_arn(name) for name in self.state_machines if name == RECONCILED_WORKFLOW]
+        statements = [
             iam.PolicyStatement(sid="StartWorkflows", actions=START_ACTIONS, resources=arns),
             iam.PolicyStatement(sid="AnswerWorkflowTasks", actions=TASK_RESPONSE_ACTIONS, resources=arns),
         ]
+        if executions:
+            statements.append(iam.PolicyStatement(sid="ReadWorkflowExecutions", actions=READ_EXECUTION_ACTIONS, resources=executions))
+        return statements
 
     def environment_variables(self) -> dict[str, str]:
         return {env_var_for(name): self.state_machine_arn(name) for name in self.state_machines}

@@ -274,7 +274,7 @@ def test_function_role_has_no_statement_beyond_the_known_ones(synthesized: Synth
         "ReadWriteUploads",
     }
     if asl_files():
-        expected |= {"StartWorkflows", "AnswerWorkflowTasks"}
+        expected |= {"StartWorkflows", "AnswerWorkflowTasks", "ReadWorkflowExecutions"}
     if synthesized.stack.schedules.jobs:
         expected |= {"ReportFailedJobRuns"}
     assert set(statements) == expected
@@ -551,9 +551,9 @@ def test_order_fulfilment_invokes_only_its_own_functions_and_the_api_may_start_a
         for m in synthesized.of_type("AWS::StepFunctions::StateMachine").values()
         if m["Properties"]["StateMachineName"] == "jifen-dev-order_fulfilment"
     ]
-    steps = ["order_cancel", "order_confirm_shipment", "order_pay_out", "order_settle_payment", "order_wait"]
+    steps = ["order_cancel", "order_confirm_shipment", "order_needs_attention", "order_pay_out", "order_settle_payment", "order_wait"]
     assert sorted(machine["Properties"]["DefinitionSubstitutions"]) == steps
-    # Then its role may invoke exactly those five Chalice functions, nothing else
+    # Then its role may invoke exactly those six Chalice functions, nothing else
     role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
     invokes = [
         statement
@@ -570,3 +570,33 @@ def test_order_fulfilment_invokes_only_its_own_functions_and_the_api_may_start_a
         arns = [json.dumps(arn) for arn in as_list(statements[sid]["Resource"])]
         assert sum(":stateMachine:jifen-dev-order_fulfilment" in arn for arn in arns) == 1, sid
     assert "states:SendTaskSuccess" in statements["AnswerWorkflowTasks"]["Action"]
+
+
+def test_the_order_reconciler_runs_on_a_schedule_with_a_dead_letter_queue_and_may_read_executions(synthesized: Synthesized) -> None:
+    # Given the synthesized stack
+    from chalice.utils import to_cfn_resource_name
+
+    # Then the reconciler is a scheduled function (EventBridge), its failed runs go to the dead-letter queue
+    reconciler = functions(synthesized)[to_cfn_resource_name("reconcile_orders")]
+    events = reconciler["Properties"]["Events"]
+    assert any(event["Type"] in ("Schedule", "CloudWatchEvent", "EventBridgeRule") for event in events.values())
+    assert reconciler["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
+    # And the functions' role may describe executions of the workflows (is an order's execution still running?)
+    statement = function_role_statements(synthesized)["ReadWorkflowExecutions"]
+    assert as_list(statement["Action"]) == ["states:DescribeExecution"]
+    resources = json.dumps(statement["Resource"])
+    assert ":execution:" in resources and "order_fulfilment:*" in resources
+
+
+def test_the_api_stage_is_throttled_and_password_logins_more_tightly(synthesized: Synthesized) -> None:
+    # Given the REST API's stage method settings
+    settings = synthesized.resources["RestAPI"]["Properties"]["MethodSettings"]
+    by_path = {(s["ResourcePath"], s["HttpMethod"]): s for s in settings}
+    # Then every method has a stage-wide rate and burst (not just the account's 10,000 rps default)
+    stage = by_path[("/*", "*")]
+    assert (stage["ThrottlingRateLimit"], stage["ThrottlingBurstLimit"]) == (1000.0, 2000)
+    # And the operator and verifier logins a tighter one, still without payload logging
+    for path in ("/~1v1~1auth~1operator", "/~1v1~1auth~1verifier"):
+        login = by_path[(path, "POST")]
+        assert (login["ThrottlingRateLimit"], login["ThrottlingBurstLimit"]) == (20.0, 40)
+        assert login["DataTraceEnabled"] is False

@@ -226,3 +226,26 @@ def test_scheduled_jobs_retry_then_land_in_an_alarmed_dead_letter_queue() -> Non
     assert [s.to_json()["Action"] for s in granted] == ["sqs:SendMessage"]
     metrics = [r["Properties"]["MetricName"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     assert metrics == ["ApproximateNumberOfMessagesVisible"]
+
+
+def test_every_order_fulfilment_step_has_a_failure_path_to_an_operator() -> None:
+    """Issue 9, item 7: no task error past its retries fails the execution silently, leaving the order waiting."""
+    # Given the order fulfilment state machine
+    definition = json.loads((Path(__file__).parents[2] / "infra/statemachines/order_fulfilment.asl.json").read_text())
+    states = definition["States"]
+    tasks = {name: state for name, state in states.items() if state["Type"] == "Task" and name != "RecordFailure"}
+
+    # Then every task but the failure recorder catches States.ALL (after its own catches) into RecordFailure
+    for name, state in tasks.items():
+        catches = state.get("Catch", [])
+        assert catches and catches[-1]["ErrorEquals"] == ["States.ALL"], name
+        assert catches[-1]["Next"] == "RecordFailure" and catches[-1]["ResultPath"] == "$.error", name
+    # And the payment timeout still cancels, a failed payout still compensates (before the catch-all)
+    assert states["AwaitPayment"]["Catch"][0] == {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": "CancelUnpaid"}
+    assert states["PayOut"]["Catch"][0]["Next"] == "CompensatePayout"
+    # And the recorder calls order_needs_attention with the order and the error, then the execution fails (alarmed)
+    record = states["RecordFailure"]
+    assert record["Parameters"]["FunctionName"] == "${order_needs_attention}"
+    assert record["Parameters"]["Payload"]["error.$"] == "$.error"
+    assert record["Next"] == "NeedsOperator" and states["NeedsOperator"]["Type"] == "Fail"
+    assert asl_problems(definition) == []

@@ -332,7 +332,7 @@ def _paid_cash_order(shop: Shop, openid: str) -> tuple[str, dict[str, Any], dict
     app = AppsRepo().get(shop.tenant.app_id)
     found = OrdersRepo().find(shop.tenant.app_id, order["order_id"])
     assert app is not None and found is not None
-    fulfilment.on_payment(app, order["order_id"], 3980, None)
+    fulfilment.on_payment(app, order["order_id"], 3980, None, openid=openid)  # paid by the order's member
     assert fulfilment.settle_payment(app.app_id, found.member_id, found.order_id).status == "awaiting_shipment"
     return token, listing, order
 

@@ -87,6 +87,9 @@ SHAPES: dict[str, Shape] = {
     "order.index.sk": Shape(_SK, "INDEX", "order.index"),
     "orders.day.gsi1": Shape("GSI1PK", "APP#{app}#ORD#{day}"),
     "orders.status.gsi2": Shape("GSI2PK", "APP#{app}#ORDS#{status}#{day}"),
+    # the order reconciler's watch list: orders waiting on a workflow, all apps, by day and shard
+    "orders.watch.gsi2": Shape("GSI2PK", "WATCH#{day}#{shard}"),
+    "orders.watch.gsi2.sk": Shape("GSI2SK", "{at}#{app}#{order}", "orders.watch.gsi2"),
     "code": Shape(_PK, "GOODS#{goods}#CODE#{digest}"),
     "code.sk": Shape(_SK, "CODE", "code"),
     "codes.free.gsi1": Shape("GSI1PK", "POOL#{goods}#{bucket}"),
@@ -309,6 +312,20 @@ def orders_by_day_gsi(app_id: str, day: str) -> str:
 
 def orders_by_status_gsi(app_id: str, status: str, day: str) -> str:
     return key("orders.status.gsi2", app=app_id, status=status, day=day)
+
+
+WATCH_SHARDS = 8  # a flash sale of cash orders must not make one index partition hot
+
+
+def watched_orders_gsi(day: str, order_id: str | None = None, shard: int | None = None) -> str:
+    """The reconciler's watch list of ``day``: one of a few shards, the order's own when ``order_id`` is given."""
+    if shard is None:
+        shard = int(hashlib.sha256((order_id or "").encode()).hexdigest(), 16) % WATCH_SHARDS
+    return key("orders.watch.gsi2", day=day, shard=shard)
+
+
+def watched_order_gsi_sk(at: str, app_id: str, order_id: str) -> str:
+    return key("orders.watch.gsi2.sk", at=at, app=app_id, order=order_id)
 
 
 def code_pk(goods_id: str, digest: str) -> str:

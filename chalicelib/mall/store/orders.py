@@ -20,6 +20,11 @@ from chalicelib.mall.store.items import CodeItem, OrderItem
 
 # --- orders (G4–G6) --------------------------------------------------------------------------------
 
+# The reconciler's watch list (mall.jobs.reconcile): the order-id index item of every order that needs its workflow
+# carries a GSI2 entry in a few partitions per day for all apps (``keys.watched_orders_gsi``). It is written with the
+# order (or the refund request), and removed by the reconciler once the order no longer waits on a workflow. No scans.
+WATCHED_AT_START = ("awaiting_payment", "paying_out")
+
 
 def order_of(item: OrderItem) -> Order:
     return Order.model_validate_json(item.document).model_copy(
@@ -60,10 +65,47 @@ def order_put(order: Order) -> list[Write]:
     index = IndexItem(
         PK=keys.order_index_pk(order.app_id, order.order_id), SK=keys.ORDER_INDEX_SK, kind="order_index", target=order.member_id
     )
+    if order.status in WATCHED_AT_START:
+        for name, value in watch_keys(order.app_id, order.order_id, order.created_at).items():
+            setattr(index, name, value)
     return [
         Write("put", item, OrderItem.PK.does_not_exist(), "order", spec=order.order_id),
         Write("put", index, IndexItem.PK.does_not_exist(), "order", spec=order.order_id),
     ]
+
+
+def watch_keys(app_id: str, order_id: str, at: str) -> dict[str, str]:
+    return {"GSI2PK": keys.watched_orders_gsi(at[:10], order_id), "GSI2SK": keys.watched_order_gsi_sk(at, app_id, order_id)}
+
+
+def order_watch(order: Order, at: str) -> Write:
+    """(Re)put the order on the reconciler's watch list (in the transaction that makes it wait: a refund request)."""
+    item = IndexItem(PK=keys.order_index_pk(order.app_id, order.order_id), SK=keys.ORDER_INDEX_SK)
+    watch = watch_keys(order.app_id, order.order_id, at)
+    actions = (IndexItem.GSI2PK.set(watch["GSI2PK"]), IndexItem.GSI2SK.set(watch["GSI2SK"]))
+    return Write("update", item, IndexItem.PK.exists(), "order", actions, spec=order.order_id)
+
+
+def order_unwatch(app_id: str, order_id: str, entry: str) -> None:
+    """Off the watch list (only the entry the reconciler read: a newer one stays)."""
+    item = IndexItem(PK=keys.order_index_pk(app_id, order_id), SK=keys.ORDER_INDEX_SK)
+    try:
+        item.update(actions=[IndexItem.GSI2PK.remove(), IndexItem.GSI2SK.remove()], condition=IndexItem.GSI2SK == entry)  # noqa: SIM300
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            raise
+
+
+def watched(day: str, before: str, limit: int = 200) -> list[tuple[str, str, str]]:
+    """(entry, app id, order id) on the watch list of ``day`` that started waiting before ``before`` (oldest first)."""
+    found = []
+    for shard in range(keys.WATCH_SHARDS):
+        pk = keys.watched_orders_gsi(day, shard=shard)
+        for item in IndexItem.gsi2.query(pk, before > IndexItem.GSI2SK, limit=limit):
+            entry = str(item.GSI2SK)
+            _, app_id, order_id = entry.rsplit("#", 2)
+            found.append((entry, app_id, order_id))
+    return sorted(found)[:limit]
 
 
 def order_update(order: Order, expected_version: int, allowed: tuple[str, ...]) -> Write:
