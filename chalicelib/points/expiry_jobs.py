@@ -112,6 +112,7 @@ def run_expiry(
 def run_reminders(
     *,
     days_ahead: int = 7,
+    budget_seconds: float | None = None,
     clock: Clock | None = None,
     index: ExpiryIndexRepo | None = None,
     repo: PointsRepo | None = None,
@@ -119,29 +120,45 @@ def run_reminders(
     notifier: TenantNotifier | None = None,
 ) -> JobRun:
     """Write "N points expire on D" for members whose next expiry is within ``days_ahead`` (once per date),
-    and POST each new reminder, signed, to the app's reminder_webhook_url when it has one."""
+    and POST each new reminder, signed, to the app's reminder_webhook_url when it has one.
+
+    Within ``budget_seconds`` (the rest is picked up by the next run: a written reminder is not written
+    again); one member or one tenant's endpoint failing never stops the others.
+    """
     now = time_now(clock)
     notifier = notifier or default_notifier()
     index, repo, outbox = index or ExpiryIndexRepo(), repo or PointsRepo(), outbox or OutboxRepo()
-    run = JobRun()
+    started, run = time.monotonic(), JobRun()
     first = (now.date() - timedelta(days=1)).isoformat()
     last = (now.date() + timedelta(days=days_ahead)).isoformat()
     for shard in range(keys.EXPIRY_SHARDS):
         for day, app_id, member_id in index.members_expiring(shard, last, first):
-            app = app_by_id(app_id)
-            profile = repo.get_profile(app_id, member_id, consistent=False)
+            if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+                run.finished = False
+                return run
             run.members_seen += 1
-            if app is None or profile is None:
-                continue
-            soon = [(d, n) for d, n in expiring(profile) if d == day]
-            if not soon or local_day(app, now).isoformat() > day:
-                continue
-            if outbox.add(app_id, local_day(app, now).isoformat(), member_id, profile.openid, day, soon[0][1], iso(now)):
-                run.members_changed += 1
-                run.items_written += 2
-                if app.reminder_webhook_url and _notify(app, notifier, profile.openid, member_id, day, soon[0][1], now):
-                    run.notified += 1
+            try:
+                _remind(app_id, member_id, day, now, run, repo, outbox, notifier)
+            except Exception as exc:  # one member (or one tenant's endpoint) must not stop the job
+                run.errors.append(f"{app_id}/{member_id}: {type(exc).__name__}")
     return run
+
+
+def _remind(
+    app_id: str, member_id: str, day: str, now: datetime, run: JobRun, repo: PointsRepo, outbox: OutboxRepo, notifier: TenantNotifier
+) -> None:
+    app = app_by_id(app_id)
+    profile = repo.get_profile(app_id, member_id, consistent=False)
+    if app is None or profile is None:
+        return
+    soon = [(d, n) for d, n in expiring(profile) if d == day]
+    if not soon or local_day(app, now).isoformat() > day:
+        return
+    if outbox.add(app_id, local_day(app, now).isoformat(), member_id, profile.openid, day, soon[0][1], iso(now)):
+        run.members_changed += 1
+        run.items_written += 2
+        if app.reminder_webhook_url and _notify(app, notifier, profile.openid, member_id, day, soon[0][1], now):
+            run.notified += 1
 
 
 def outbox(

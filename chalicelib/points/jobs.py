@@ -7,8 +7,9 @@ from typing import Any
 from chalicelib.core.observability import count, log_event
 from chalicelib.points import expiry_jobs
 
-# Leave head-room under the Lambda timeout; what is left is picked up by the next run.
+# Leave head-room under the Lambda timeout (infra: JOB_TIMEOUT_SECONDS); what is left is picked up by the next run.
 BUDGET_SECONDS = 240.0
+REMINDER_BUDGET_SECONDS = 240.0
 
 
 def expire_points(event: Any) -> dict[str, Any]:
@@ -19,7 +20,7 @@ def expire_points(event: Any) -> dict[str, Any]:
 
 
 def remind_expiring_points(event: Any) -> dict[str, Any]:
-    run = expiry_jobs.run_reminders()
+    run = expiry_jobs.run_reminders(budget_seconds=REMINDER_BUDGET_SECONDS)
     log_event("reminder_run", **run.__dict__)
     count("ExpiryRemindersWritten", run.members_changed)
     return run.__dict__

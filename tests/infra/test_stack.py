@@ -358,6 +358,27 @@ def test_scheduled_jobs_retry_then_dead_letter(synthesized: Synthesized) -> None
             assert config is None, logical_id
 
 
+def test_every_scheduled_job_has_time_for_its_budget(synthesized: Synthesized) -> None:
+    # Given each scheduled job's own time budget (what it does before leaving the rest to its next run)
+    from chalice.utils import to_cfn_resource_name
+
+    from chalicelib.mall import jobs as mall_jobs
+    from chalicelib.points import jobs as points_jobs
+
+    budgets = {
+        "expire_points": points_jobs.BUDGET_SECONDS,
+        "remind_expiring_points": points_jobs.REMINDER_BUDGET_SECONDS,
+        "reconcile_orders": mall_jobs.RECONCILE_BUDGET_SECONDS,
+    }
+    jobs = synthesized.stack.schedules.jobs
+    # Then every scheduled function is one of them (a new job must declare its budget here)
+    assert sorted(jobs) == sorted(to_cfn_resource_name(name) for name in budgets)
+    # And its Lambda timeout leaves at least a minute over the budget (the API's 30 s would cut a run short)
+    for name, budget in budgets.items():
+        timeout = functions(synthesized)[to_cfn_resource_name(name)]["Properties"]["Timeout"]
+        assert timeout >= budget + 60, (name, timeout, budget)
+
+
 # --- API Gateway -------------------------------------------------------------------------------
 
 

@@ -108,3 +108,44 @@ def test_a_reminder_url_must_be_https_in_the_cloud(api: Any, tenant: Any) -> Non
     response = call(api, "POST", "/v1/admin/apps", body, bearer(tenant.owner_token))
     assert response.status_code == 400
     assert response.json_body["error"]["details"][0]["field"] == "reminder_webhook_url"
+
+
+class _ExplodingNotifier:
+    """The tenant-push adapter, failing hard (not just answering 500) for one tenant's URL."""
+
+    def __init__(self, broken_url: str) -> None:
+        self.broken_url = broken_url
+        self.sent: list[str] = []
+
+    def send(self, url: str, secret: str, event: dict[str, Any]) -> bool:
+        if url == self.broken_url:
+            raise ConnectionResetError("tenant endpoint dropped the connection")
+        self.sent.append(event["app_id"])
+        return True
+
+
+def test_one_tenant_failing_does_not_stop_the_reminders_of_the_others(api: Any, tenant: Any) -> None:
+    # Given two apps with reminder URLs, and a push adapter that blows up for the first one's
+    broken = app_with_reminders(api, tenant.owner_token, "https://broken.example/jifen")
+    healthy = app_with_reminders(api, tenant.owner_token, "https://healthy.example/jifen")
+    notifier = _ExplodingNotifier("https://broken.example/jifen")
+    # When the reminder job runs
+    run = expiry_jobs.run_reminders(clock=FixedClock(EARNED + timedelta(days=7)), notifier=notifier)
+    # Then the healthy tenant got its reminder, both reminders are in the outbox, and the failure is reported
+    assert notifier.sent == [healthy["app_id"]]
+    assert run.members_changed == 2 and run.notified == 1
+    assert len(run.errors) == 1 and run.errors[0].startswith(f"{broken['app_id']}/") and run.errors[0].endswith(": ConnectionResetError")
+    assert run.finished
+
+
+def test_the_reminder_job_stops_at_its_budget_and_the_next_run_goes_on(api: Any, tenant: Any) -> None:
+    # Given a member with a reminder due
+    app_with_reminders(api, tenant.owner_token, "https://quiet.example/jifen")
+    notifier = _ExplodingNotifier("none")
+    soon = FixedClock(EARNED + timedelta(days=7))
+    # When a run has no time left, and then the next one has
+    out_of_time = expiry_jobs.run_reminders(clock=soon, notifier=notifier, budget_seconds=-1)
+    next_run = expiry_jobs.run_reminders(clock=soon, notifier=notifier, budget_seconds=60)
+    # Then the first wrote nothing and says it did not finish; the next one did the work
+    assert (out_of_time.finished, out_of_time.members_changed) == (False, 0)
+    assert (next_run.finished, next_run.members_changed, next_run.notified) == (True, 1, 1)
