@@ -8,6 +8,7 @@ import secrets
 
 from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.core.models import checked, merge_patch
 from chalicelib.mall.goods import get_goods
 from chalicelib.mall.models.catalog import (
     Allocation,
@@ -63,9 +64,11 @@ def list_allocations(app: App, repo: AllocationsRepo | None = None) -> list[Allo
 def edit_allocation(
     app: App, allocation_id: str, patch: AllocationPatch, repo: AllocationsRepo | None = None, clock: Clock | None = None
 ) -> Allocation:
+    """Only the fields sent change (JSON merge patch: limits merge per period); the result is validated before the write."""
     repo = repo or AllocationsRepo()
     current = get_allocation(app, allocation_id, repo)
-    changed = current.model_copy(update={**patch.model_dump(exclude={"expected_version"}), "updated_at": iso(time_now(clock))})
+    changes = patch.model_dump(exclude_unset=True, exclude={"expected_version"})
+    changed = checked(Allocation, merge_patch(current.model_dump(), {**changes, "updated_at": iso(time_now(clock))}), "allocation")
     repo.replace_settings(changed, patch.expected_version)
     return get_allocation(app, allocation_id, repo)
 

@@ -9,7 +9,7 @@ import secrets
 from chalicelib.core import aws
 from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.errors import NotFound, ValidationFailed
-from chalicelib.core.models import Page
+from chalicelib.core.models import Page, checked, merge_patch
 from chalicelib.mall.models.catalog import (
     Goods,
     GoodsIn,
@@ -56,22 +56,25 @@ def list_goods(tenant_id: str, cursor: str | None, limit: int, repo: GoodsRepo |
 
 
 def edit_goods(tenant_id: str, goods_id: str, patch: GoodsPatch, repo: GoodsRepo | None = None, clock: Clock | None = None) -> Goods:
+    """Only the fields sent change (JSON merge patch); the resulting goods are validated as they are read, before the write."""
     repo = repo or GoodsRepo()
-    _own_images(tenant_id, patch.images)
+    changes = patch.model_dump(exclude_unset=True, exclude={"expected_version"})
+    _own_images(tenant_id, changes.get("images", []))
     current = get_goods(tenant_id, goods_id, repo)
-    fields = patch.model_dump(exclude={"expected_version"})
-    changed = current.model_copy(update={**fields, "updated_at": iso(time_now(clock))})
+    changed = checked(Goods, merge_patch(current.model_dump(), {**changes, "updated_at": iso(time_now(clock))}), "goods")
     repo.replace_fields(changed, patch.expected_version)
     return get_goods(tenant_id, goods_id, repo)
 
 
 def add_goods_stock(tenant_id: str, goods_id: str, add: int, repo: GoodsRepo | None = None, clock: Clock | None = None) -> Goods:
-    """Total only grows. CDK goods grow by importing codes (a number alone would be stock without codes)."""
+    """Total only grows, up to MAX_STOCK. CDK goods grow by importing codes (a number alone would be stock without codes)."""
     repo = repo or GoodsRepo()
     goods = get_goods(tenant_id, goods_id, repo)
     if goods.category == "cdk":
         raise ValidationFailed("CDK goods grow by importing codes", details=[{"field": "add", "problem": "upload a code file instead"}])
-    repo.add_total(tenant_id, goods_id, add, iso(time_now(clock)))
+    now = iso(time_now(clock))
+    checked(Goods, {**goods.model_dump(), "total": goods.total + add, "available": goods.available + add, "updated_at": now}, "goods")
+    repo.add_total(tenant_id, goods_id, add, now)
     return get_goods(tenant_id, goods_id, repo)
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from chalicelib.core import aws
 from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.core.models import checked, merge_patch
 from chalicelib.core.table import cursors
 from chalicelib.core.table.cache import config_cache
 from chalicelib.mall.allocations import get_allocation
@@ -77,15 +78,14 @@ def list_listings(app: App, repo: ListingsRepo | None = None) -> list[Listing]:
 
 
 def edit_listing(app: App, listing_id: str, patch: ListingPatch, repo: ListingsRepo | None = None, clock: Clock | None = None) -> Listing:
+    """Only the fields sent change (JSON merge patch); the resulting listing is validated before the write."""
     repo = repo or ListingsRepo()
     current = get_listing(app, listing_id, repo)
     if current.status == "void":
         raise Conflict("A void listing cannot be edited")
-    goods = get_goods(app.tenant_id, current.goods_id)
-    _check_price(goods, patch.price_points, patch.price_fen)
-    fields = patch.model_dump(exclude={"expected_version"})
-    fields["title"] = patch.title or current.title
-    changed = current.model_copy(update={**fields, "updated_at": iso(time_now(clock))})
+    changes = patch.model_dump(exclude_unset=True, exclude={"expected_version"})
+    changed = checked(Listing, merge_patch(current.model_dump(), {**changes, "updated_at": iso(time_now(clock))}), "listing")
+    _check_price(get_goods(app.tenant_id, current.goods_id), changed.price_points, changed.price_fen)
     return repo.put(changed, patch.expected_version, get_allocation(app, current.allocation_id).shards)
 
 

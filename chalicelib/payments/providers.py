@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from chalicelib.core.clock import Clock, iso, time_now
+from chalicelib.core.models import readable
 from chalicelib.core.table.config import ConfigRepo
 from chalicelib.payments.adapter import DouyinConfig, WechatPayConfig
 from chalicelib.tenancy.models import App
@@ -24,8 +25,9 @@ def configure(app: App, config: ProviderConfig, repo: ConfigRepo | None = None, 
     """Create or replace the app's configuration of one provider."""
     repo = repo or providers_repo()
     current = repo.get(app.app_id, config.provider)
-    now = iso(time_now(clock))
-    return repo.put(app.app_id, config.provider, config.model_dump_json(), now, current.version if current else None)
+    now, document = iso(time_now(clock)), config.model_dump_json()
+    readable(lambda: _config.validate_json(document), "provider configuration")  # written only if the reader accepts it
+    return repo.put(app.app_id, config.provider, document, now, current.version if current else None)
 
 
 def cached(app: App, provider: str) -> ProviderConfig | None:

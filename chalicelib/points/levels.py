@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.errors import NotFound, ValidationFailed
+from chalicelib.core.models import readable
 from chalicelib.core.table.config import ConfigRepo
 from chalicelib.points.models import Level, LevelLadder
 from chalicelib.tenancy.models import App
@@ -24,8 +25,9 @@ def get_ladder(app: App, repo: ConfigRepo | None = None) -> tuple[LevelLadder, i
 
 def put_ladder(app: App, ladder: LevelLadder, expected_version: int, repo: ConfigRepo | None = None, clock: Clock | None = None) -> int:
     """Replace the whole ladder (optimistic: the version read, 0 when there is none yet)."""
-    now = iso(time_now(clock))
-    return (repo or levels_repo()).put(app.app_id, LADDER_ID, ladder.model_dump_json(), now, expected_version or None)
+    now, document = iso(time_now(clock)), ladder.model_dump_json()
+    readable(lambda: LevelLadder.model_validate_json(document), "level ladder")  # written only if the reader accepts it
+    return (repo or levels_repo()).put(app.app_id, LADDER_ID, document, now, expected_version or None)
 
 
 def add_level(app: App, level: Level, repo: ConfigRepo | None = None) -> tuple[LevelLadder, int]:

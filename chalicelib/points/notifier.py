@@ -33,7 +33,7 @@ class HttpTenantNotifier:
         try:
             with outbound.opener().open(request, timeout=self.timeout) as response:
                 return 200 <= int(response.status) < 300
-        except (urllib.error.URLError, TimeoutError, ValueError):
+        except (urllib.error.URLError, TimeoutError, ValueError):  # incl. outbound.RefusedTarget: a non-public address
             return False
 
 

@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 from chalicelib.core import limits
 from chalicelib.core.clock import Clock, epoch, iso, time_now
 from chalicelib.core.errors import AlreadyDone, LimitReached, NotFound, NotOnSale, ValidationFailed
+from chalicelib.core.models import readable
 from chalicelib.core.table import keys
 from chalicelib.core.table.config import ConfigDoc, ConfigRepo
 from chalicelib.core.txn.unit import CounterSpec, GuardSpec, WebhookEventSpec
@@ -36,10 +37,17 @@ def _task(doc: ConfigDoc) -> Task:
 # --- admin -----------------------------------------------------------------------------------------
 
 
+def _document(definition: TaskDefinition) -> str:
+    """The stored definition, written only if the reader (``_task``) accepts it."""
+    document = definition.model_dump_json()
+    readable(lambda: _definition.validate_json(document), "task")
+    return document
+
+
 def create_task(app: App, definition: TaskDefinition, repo: ConfigRepo | None = None, clock: Clock | None = None) -> Task:
     task_id = f"task_{secrets.token_hex(6)}"
     now = iso(time_now(clock))
-    version = (repo or tasks_repo()).put(app.app_id, task_id, definition.model_dump_json(), now, None)
+    version = (repo or tasks_repo()).put(app.app_id, task_id, _document(definition), now, None)
     return Task(task_id=task_id, version=version, updated_at=now, definition=definition)
 
 
@@ -51,7 +59,7 @@ def replace_task(
     if current.definition.template != definition.template:
         raise ValidationFailed("A task's template cannot change", details=[{"field": "task.template", "problem": "fixed once created"}])
     now = iso(time_now(clock))
-    version = repo.put(app.app_id, task_id, definition.model_dump_json(), now, expected_version)
+    version = repo.put(app.app_id, task_id, _document(definition), now, expected_version)
     return Task(task_id=task_id, version=version, updated_at=now, definition=definition)
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from chalicelib.core.clock import Clock, epoch, iso, time_now
 from chalicelib.core.config import get_settings
-from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.errors import Conflict, Forbidden, NotFound
 from chalicelib.core.ids import new_id, new_secret
-from chalicelib.core.models import Page
+from chalicelib.core.models import Page, Role, checked
+from chalicelib.core.observability import log_event
 from chalicelib.tenancy.models import (
+    INTEGRATION_FIELDS,
     SECRET_NAMES,
     App,
     AppSecrets,
@@ -86,21 +89,54 @@ def list_apps(tenant_id: str, cursor: str | None, limit: int = 50, repo: AppsRep
     return (repo or AppsRepo()).apps_of_tenant(tenant_id, cursor, limit)
 
 
-def update_app(tenant_id: str, app_id: str, body: UpdateAppRequest, repo: AppsRepo | None = None, clock: Clock | None = None) -> App:
+def update_app(
+    tenant_id: str,
+    app_id: str,
+    body: UpdateAppRequest,
+    repo: AppsRepo | None = None,
+    clock: Clock | None = None,
+    *,
+    by: str = "",
+    role: Role = Role.OWNER,
+) -> App:
+    """Only the fields sent change (JSON merge patch); the resulting app is validated as its reader reads it, before it is written.
+
+    Where the app sends its members' logins and reminders (login_callback_url, reminder_webhook_url) only the
+    owner may change: whoever controls the login callback mints member sessions. Every such change is audited.
+    """
     repo = repo or AppsRepo()
     current = get_app(tenant_id, app_id, repo)
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
     if "login_mode" in changes and changes["login_mode"] != current.login_mode:
         raise Conflict("An app's login mode is fixed once chosen")
-    mode = current.login_mode
-    if mode == LoginMode.CALLBACK and "login_callback_url" in changes and not changes["login_callback_url"]:
+    changes.pop("login_mode", None)
+    moved = [name for name in INTEGRATION_FIELDS if name in changes and changes[name] != getattr(current, name)]
+    if moved and role != Role.OWNER:
+        raise Forbidden(f"Only the tenant's owner may change {' and '.join(moved)}")
+    if current.login_mode == LoginMode.CALLBACK and "login_callback_url" in changes and not changes["login_callback_url"]:
         raise Conflict("A callback-mode app needs its login_callback_url")
-    if "expiry_policy" in changes and body.expiry_policy is not None:
-        changes["expiry_policy"] = {"type": body.expiry_policy.type, "n": body.expiry_policy.n}
-    if "login_mode" in changes:
-        changes["login_mode"] = current.login_mode.value
     updated_at = iso(time_now(clock))
-    return repo.update(app_id, tenant_id, changes, updated_at, expected_version=body.version)
+    checked(App, {**current.model_dump(), **changes, "updated_at": updated_at, "version": current.version + 1}, "app")
+    if "expiry_policy" in changes:
+        changes["expiry_policy"] = {"type": body.expiry_policy.type, "n": body.expiry_policy.n}
+    updated = repo.update(app_id, tenant_id, changes, updated_at, expected_version=body.version)
+    for name in moved:
+        log_event(
+            "app_integration_changed",
+            audit=True,
+            tenant_id=tenant_id,
+            app_id=app_id,
+            field=name,
+            by=by,
+            role=role.value,
+            old_host=_host(getattr(current, name)),
+            new_host=_host(getattr(updated, name)),
+        )
+    return updated
+
+
+def _host(url: str | None) -> str | None:
+    return urlsplit(url).hostname if url else None
 
 
 def rotate_secrets(

@@ -50,6 +50,8 @@ class HttpLoginCallback:
                 raise Unauthorized("The login code was rejected by the app's login service") from None
             raise UpstreamFailed(f"The app's login service answered {exc.code}") from None
         except (urllib.error.URLError, TimeoutError, ValueError) as exc:
+            if outbound.was_refused(exc):
+                raise UpstreamFailed("The app's login service URL does not resolve to a public address") from exc
             raise UpstreamFailed("The app's login service could not be reached") from exc
         openid = payload.get("openid") if isinstance(payload, dict) else None
         if not isinstance(openid, str) or not 0 < len(openid) <= 128:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from chalicelib.core.models import ID_PATTERN, USERNAME_PATTERN, Model, Role, Strict
+from chalicelib.core.models import ID_PATTERN, USERNAME_PATTERN, Model, Role, Strict, omittable
 
 
 class LoginMode(StrEnum):
@@ -226,20 +226,22 @@ class CreateAppRequest(AppFields):
 
 
 class UpdateAppRequest(Strict):
-    name: str | None = Field(default=None, min_length=1, max_length=64)
-    points_rate: int | None = Field(default=None, ge=1, le=1_000_000)
-    time_zone: str | None = Field(default=None, max_length=64)
-    expiry_policy: ExpiryPolicy | None = None
-    daily_earn_cap: int | None = Field(default=None, ge=1, le=1_000_000_000)
-    login_mode: LoginMode | None = Field(default=None, strict=False)
-    login_callback_url: str | None = Field(default=None, max_length=1024)
-    reminder_webhook_url: str | None = Field(default=None, max_length=1024)
+    """A JSON merge patch (RFC 7396) of an app: only the fields sent change; null only where the app can hold null."""
+
+    name: str = omittable(min_length=1, max_length=64)
+    points_rate: int = omittable(ge=1, le=1_000_000)
+    time_zone: str = omittable(max_length=64)
+    expiry_policy: ExpiryPolicy = omittable(description="replaced as a whole (its n depends on its type)")
+    daily_earn_cap: int | None = Field(default=None, ge=1, le=1_000_000_000, description="null = no cap")
+    login_mode: LoginMode = omittable(strict=False, description="fixed once chosen: only the current mode is accepted")
+    login_callback_url: str | None = Field(default=None, max_length=1024, description="owner only; null removes it (jwt mode)")
+    reminder_webhook_url: str | None = Field(default=None, max_length=1024, description="owner only; null removes it")
     version: int = Field(ge=1, description="the version read; the update fails with 409 CONFLICT if it changed")
 
     @field_validator("time_zone")
     @classmethod
-    def _tz(cls, value: str | None) -> str | None:
-        return None if value is None else check_time_zone(value)
+    def _tz(cls, value: str) -> str:
+        return check_time_zone(value)
 
     @field_validator("login_callback_url", "reminder_webhook_url")
     @classmethod
@@ -247,6 +249,9 @@ class UpdateAppRequest(Strict):
         if value:
             check_callback_url(value)
         return value
+
+
+INTEGRATION_FIELDS = ("login_callback_url", "reminder_webhook_url")
 
 
 def check_callback_url(value: str) -> str:

@@ -80,11 +80,13 @@ def get_app(app_id: str) -> Response:
     auth=MANAGERS,
     body=UpdateAppRequest,
     response=AppOut,
-    summary="Change an app (optimistic: send the version you read)",
-    errors=(400, 404, 409),
+    summary="Change the fields sent (JSON merge patch; optimistic: send the version you read); login_callback_url and "
+    "reminder_webhook_url are the owner's",
+    errors=(400, 403, 404, 409),
 )
 def update_app(app_id: str) -> Response:
-    app = apps.update_app(current_operator().tenant_id, app_id, parse_body(UpdateAppRequest))
+    caller = current_operator()
+    app = apps.update_app(caller.tenant_id, app_id, parse_body(UpdateAppRequest), by=caller.username, role=caller.role)
     return ok(AppOut.from_domain(app))
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from chalicelib.core.models import Model
+from chalicelib.core.models import Model, omittable
 
 Category = Literal["physical", "cdk", "coupon_link", "coupon", "points", "red_packet"]
 Use = Literal["mall", "ecommerce"]
@@ -22,6 +22,7 @@ OrderStatus = Literal[
     "cancelled",  # payment timed out / payout failed: points and stock went back
     "refund_requested",  # after-sales (E2 / G8): waiting for a reviewer
     "refunded",
+    "needs_attention",  # its workflow failed (or ended early): an operator re-drives or cancels it (``attention`` says why)
 ]
 MAX_QUANTITY = 100
 MAX_STOCK = 10_000_000
@@ -45,6 +46,18 @@ class _Strict(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def _check_tags(value: list[str]) -> list[str]:
+    if any(not 1 <= len(tag) <= 32 for tag in value):
+        raise ValueError("tags are 1-32 characters")
+    return value
+
+
+def _check_images(value: list[str]) -> list[str]:
+    if any(not key.startswith("goods/") or len(key) > 256 or ".." in key for key in value):
+        raise ValueError("images are keys from the image upload endpoint (goods/...)")
+    return value
+
+
 # --- G1 enterprise stock -----------------------------------------------------------------------------
 
 
@@ -66,16 +79,12 @@ class GoodsFields(_Strict):
     @field_validator("tags")
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
-        if any(not 1 <= len(tag) <= 32 for tag in value):
-            raise ValueError("tags are 1-32 characters")
-        return value
+        return _check_tags(value)
 
     @field_validator("images")
     @classmethod
     def _images(cls, value: list[str]) -> list[str]:
-        if any(not key.startswith("goods/") or len(key) > 256 or ".." in key for key in value):
-            raise ValueError("images are keys from the image upload endpoint (goods/...)")
-        return value
+        return _check_images(value)
 
     @model_validator(mode="after")
     def _zone(self) -> GoodsFields:
@@ -121,8 +130,31 @@ class GoodsCreate(GoodsIn):
         return self
 
 
-class GoodsPatch(GoodsFields):
+class GoodsPatch(_Strict):
+    """A JSON merge patch (RFC 7396) of goods' editable fields: only the fields sent change; null clears a nullable one."""
+
+    name: str = omittable(min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=4000)
+    images: list[str] = omittable(max_length=9, description="keys returned by the image upload endpoint")
+    expires_at: datetime | None = None
+    tags: list[str] = omittable(max_length=20)
+    notes: str | None = Field(default=None, max_length=2000, description="internal; never shown to members")
     expected_version: int = Field(ge=1, description="the version you read (optimistic)")
+
+    @field_validator("expires_at", mode="before")
+    @classmethod
+    def _time(cls, value: object) -> object:
+        return _parse_time(value)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        return _check_tags(value)
+
+    @field_validator("images")
+    @classmethod
+    def _images(cls, value: list[str]) -> list[str]:
+        return _check_images(value)
 
 
 class GoodsTopUp(_Strict):
@@ -200,8 +232,32 @@ class AllocationIn(AllocationSettings):
     shards: int = Field(default=4, ge=1, le=32, description="stock shards: more shards, more exchanges per second")
 
 
-class AllocationPatch(AllocationSettings):
+class PeriodLimitsPatch(_Strict):
+    """Merged into the allocation's limits: only the periods sent change (-1 = no limit)."""
+
+    day: int = omittable(ge=-1, le=1_000_000)
+    week: int = omittable(ge=-1, le=1_000_000)
+    month: int = omittable(ge=-1, le=1_000_000)
+    half_year: int = omittable(ge=-1, le=1_000_000)
+    year: int = omittable(ge=-1, le=1_000_000)
+
+
+class AllocationPatch(_Strict):
+    """A JSON merge patch (RFC 7396) of an allocation's settings: only the fields sent change, limits merge per period."""
+
+    auto_fulfil: bool = omittable()
+    member_limits: PeriodLimitsPatch = omittable()
+    device_limits: PeriodLimitsPatch = omittable()
+    total_out_limit: int = omittable(ge=-1, le=MAX_STOCK, description="most items ever handed out; -1 = none")
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    online: bool = omittable()
     expected_version: int = Field(ge=1)
+
+    @field_validator("valid_from", "valid_to", mode="before")
+    @classmethod
+    def _time(cls, value: object) -> object:
+        return _parse_time(value)
 
 
 class StockChange(_Strict):
@@ -266,8 +322,28 @@ class ListingIn(ListingFields):
     status: Literal["draft", "online", "offline"] = "online"
 
 
-class ListingPatch(ListingFields):
+class ListingPatch(_Strict):
+    """A JSON merge patch (RFC 7396) of a listing: only the fields sent change; null clears a nullable one."""
+
+    title: str = omittable(min_length=1, max_length=64)
+    subtitle: str | None = Field(default=None, max_length=128)
+    price_points: int = omittable(ge=0, le=MAX_PRICE)
+    price_fen: int = omittable(ge=0, le=MAX_PRICE, description="cash part, paid through the payment webhook")
+    strike_points: int | None = Field(default=None, ge=0, le=MAX_PRICE)
+    strike_fen: int | None = Field(default=None, ge=0, le=MAX_PRICE)
+    sale_starts_at: datetime | None = None
+    sale_ends_at: datetime | None = None
+    delivery_days: int | None = Field(default=None, ge=0, le=365)
+    points_back_on_return: bool = omittable(description="G8: a returned order gives its points back")
+    max_per_order: int = omittable(ge=1, le=MAX_QUANTITY)
+    payment_timeout_seconds: int = omittable(ge=60, le=86_400, description="points + cash: unpaid orders cancel after")
+    sort_weight: int = omittable(ge=-1_000_000, le=1_000_000)
     expected_version: int = Field(ge=1)
+
+    @field_validator("sale_starts_at", "sale_ends_at", mode="before")
+    @classmethod
+    def _time(cls, value: object) -> object:
+        return _parse_time(value)
 
 
 class ListingStatusChange(_Strict):
@@ -383,6 +459,13 @@ class Order(Model):
     paid_at: str | None = None
     completed_at: str | None = None
     refund: dict[str, Any] | None = None
+    attention: dict[str, Any] | None = Field(
+        default=None, description="needs_attention: the status it left (from_status), the error, when; kept after an operator acts"
+    )
+    payment_refund: dict[str, Any] | None = Field(
+        default=None, description="the cash of a cancelled order given back (a payment that came late, or an operator cancel)"
+    )
+    drive: int = Field(default=0, description="how often its workflow was re-driven (the execution's name suffix)")
     version: int = 1
 
 
@@ -404,6 +487,8 @@ class OrderView(Model):
     paid_at: str | None
     completed_at: str | None
     refund: dict[str, Any] | None
+    attention: dict[str, Any] | None = None
+    payment_refund: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, order: Order) -> OrderView:

@@ -10,6 +10,7 @@ from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.core import stock
 from chalicelib.core.errors import Conflict
+from chalicelib.core.models import readable
 from chalicelib.core.table import keys
 from chalicelib.core.table.cache import config_cache
 from chalicelib.core.table.dynamo import cancellation_reasons, transaction
@@ -111,12 +112,29 @@ class AllocationsRepo:
         )
 
     def replace_settings(self, allocation: Allocation, expected_version: int) -> None:
+        document = _allocation_document(allocation)
+        readable(
+            lambda: _allocation(
+                AllocationItem(
+                    allocation_id=allocation.allocation_id,
+                    app_id=allocation.app_id,
+                    goods_id=allocation.goods_id,
+                    document=document,
+                    quantity=allocation.quantity,
+                    online=allocation.online,
+                    created_at=allocation.created_at,
+                    updated_at=allocation.updated_at,
+                    version=expected_version + 1,
+                )
+            ),
+            "allocation",
+        )
         tx = transaction()
         self._versioned(
             tx,
             allocation.model_copy(update={"version": expected_version}),
             [
-                AllocationItem.document.set(_allocation_document(allocation)),
+                AllocationItem.document.set(document),
                 AllocationItem.online.set(allocation.online),
                 AllocationItem.updated_at.set(allocation.updated_at),
             ],

@@ -6,13 +6,13 @@ import json
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.core.errors import Conflict, NotFound
-from chalicelib.core.models import Page
+from chalicelib.core.errors import Conflict
+from chalicelib.core.models import Page, readable
 from chalicelib.core.table import keys
 from chalicelib.core.table.cache import config_cache
 from chalicelib.core.table.cursors import decode_cursor, encode_cursor
 from chalicelib.core.table.dynamo import condition_failed
-from chalicelib.mall.models.catalog import Goods
+from chalicelib.mall.models.catalog import MAX_STOCK, Goods
 from chalicelib.mall.store.items import GoodsItem
 
 # --- goods (G1) ------------------------------------------------------------------------------------
@@ -36,6 +36,21 @@ def _goods(item: GoodsItem) -> Goods:
 
 def _goods_document(goods: Goods) -> str:
     return goods.model_dump_json(exclude=set(_GOODS_NUMBERS))
+
+
+def _goods_document_readable(goods: Goods) -> None:
+    """The document about to be written, read back as the reader will (a write the reader rejects is refused)."""
+    item = GoodsItem(
+        goods_id=goods.goods_id,
+        tenant_id=goods.tenant_id,
+        document=_goods_document(goods),
+        total=goods.total,
+        available=goods.available,
+        created_at=goods.created_at,
+        updated_at=goods.updated_at,
+        version=goods.version,
+    )
+    readable(lambda: _goods(item), "goods")
 
 
 class GoodsRepo:
@@ -76,6 +91,7 @@ class GoodsRepo:
         return Page[Goods](items=items, cursor=encode_cursor(result.last_evaluated_key))
 
     def replace_fields(self, goods: Goods, expected_version: int) -> None:
+        _goods_document_readable(goods)
         item = GoodsItem(PK=keys.tenant_pk(goods.tenant_id), SK=keys.goods_sk(goods.goods_id))
         try:
             item.update(
@@ -93,14 +109,15 @@ class GoodsRepo:
         config_cache().forget(("goods", goods.tenant_id, goods.goods_id))
 
     def add_total(self, tenant_id: str, goods_id: str, add: int, at: str) -> None:
-        """Total only grows; what is added is available to allocate."""
+        """Total only grows, never past MAX_STOCK (what the reader accepts); what is added is available to allocate."""
         item = GoodsItem(PK=keys.tenant_pk(tenant_id), SK=keys.goods_sk(goods_id))
         try:
             item.update(
                 actions=[GoodsItem.total.add(add), GoodsItem.available.add(add), GoodsItem.updated_at.set(at)],
-                condition=GoodsItem.PK.exists(),
+                condition=GoodsItem.PK.exists() & (GoodsItem.total <= MAX_STOCK - add),
             )
         except UpdateError as exc:
             if condition_failed(exc):
-                raise NotFound("Goods not found") from exc
+                raise Conflict(f"The total may not exceed {MAX_STOCK} (or the goods are gone); read them again") from exc
             raise
+        config_cache().forget(("goods", tenant_id, goods_id))

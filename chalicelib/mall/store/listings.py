@@ -8,6 +8,7 @@ from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.core import stock
 from chalicelib.core.errors import Conflict
+from chalicelib.core.models import readable
 from chalicelib.core.table import keys
 from chalicelib.core.table.cache import config_cache
 from chalicelib.core.table.dynamo import cancellation_reasons, transaction
@@ -49,6 +50,7 @@ class ListingsRepo:
             version=version,
             status=listing.status,
         )
+        readable(lambda: _listing(item), "listing")  # what is written is what the reader accepts
         condition = ConfigItem.PK.does_not_exist() if expected_version is None else (ConfigItem.version == expected_version)
         tx = transaction()
         tx.save(item, condition=condition)

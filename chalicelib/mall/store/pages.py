@@ -14,7 +14,7 @@ from typing import Any
 from pynamodb.exceptions import PutError, TransactWriteError
 
 from chalicelib.core.errors import Conflict
-from chalicelib.core.models import Page
+from chalicelib.core.models import Page, readable
 from chalicelib.core.table import keys
 from chalicelib.core.table.cache import config_cache
 from chalicelib.core.table.cursors import decode_cursor, encode_cursor
@@ -92,6 +92,7 @@ class PagesRepo:
             updated_at=draft.updated_at,
             version=version,
         )
+        readable(lambda: _draft(item), "page draft")  # written only if the reader accepts it
         condition = ConfigItem.PK.does_not_exist() if expected_version is None else (ConfigItem.version == expected_version)
         try:
             item.save(condition=condition)
