@@ -38,3 +38,19 @@ def webhook_headers(webhook_secret: str, body: bytes, *, timestamp: int | None =
 
 def dumps(data: Any) -> bytes:
     return json.dumps(data).encode()
+
+
+def post_upload(slot: dict[str, Any], content: bytes, filename: str = "receipt.jpg") -> Any:
+    """Upload ``content`` the way a member's client does: a multipart POST of the slot's form fields, then the file."""
+    import requests
+
+    assert slot["method"] == "POST"
+    return requests.post(slot["url"], data=slot["fields"], files={"file": (filename, content)}, timeout=10)
+
+
+def upload_policy(slot: dict[str, Any]) -> dict[str, Any]:
+    """The POST policy document a slot's form carries (what S3 checks the upload against)."""
+    import base64
+
+    policy: dict[str, Any] = json.loads(base64.b64decode(slot["fields"]["policy"]))
+    return policy

@@ -36,6 +36,23 @@ def upload_url(key: str, content_type: str) -> str:
     return url
 
 
+def upload_form(key: str, content_type: str, max_bytes: int) -> tuple[str, dict[str, str]]:
+    """A presigned POST for one file: (url, form fields). S3 refuses a file of another content type or
+    outside 1..``max_bytes`` bytes (the policy's ``content-length-range``, which a presigned PUT cannot carry).
+
+    The client sends a multipart/form-data POST to the url: every field as given, then the file as ``file``.
+    """
+    settings = get_settings()
+    post: dict[str, Any] = client("s3").generate_presigned_post(
+        settings.bucket,
+        key,
+        Fields={"Content-Type": content_type},
+        Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+        ExpiresIn=settings.upload_url_seconds,
+    )
+    return str(post["url"]), {str(name): str(value) for name, value in post["fields"].items()}
+
+
 def download_url(key: str) -> str:
     settings = get_settings()
     url: str = client("s3").generate_presigned_url(

@@ -54,6 +54,8 @@ class Settings(BaseModel):
     # Uploads (receipts, images) and the Step Functions state machines, by ASL file name.
     bucket: str = "jifen-local-uploads"
     upload_url_seconds: int = 900
+    # Largest receipt image a member may upload (the presigned POST's content-length-range), in bytes.
+    receipt_upload_max_bytes: int = 10 * 1024 * 1024
     sfn_receipt_review: str | None = None
     # DynamoDB calls give up (and retry) after this; the local server queues requests behind one lock
     dynamodb_timeout_seconds: float = 5.0

@@ -8,6 +8,11 @@ from pydantic import ConfigDict, Field
 
 from chalicelib.core.models import Model
 
+# Receipt images live under this prefix of the uploads bucket; the bucket deletes them this long after upload
+# (longer than an upload, the longest review and its timeout take), so abandoned ones do not pile up.
+RECEIPT_PREFIX = "receipts/"
+RECEIPT_IMAGE_RETENTION_DAYS = 90
+
 ReceiptStatus = Literal["uploading", "submitted", "pending", "deciding", "approved", "rejected"]
 
 
@@ -36,10 +41,14 @@ class ReceiptRequest(Model):
 
 
 class UploadSlot(Model):
+    """Where one image goes: a presigned POST (S3 refuses another content type, or a file over the size limit)."""
+
     key: str
-    url: str
-    method: str = "PUT"
-    headers: dict[str, str]
+    url: str = Field(description="POST a multipart/form-data body here: every entry of `fields`, then the image as `file`")
+    method: Literal["POST"] = Field(default="POST", description="always POST (a presigned PUT could not bound the size)")
+    fields: dict[str, str] = Field(description="form fields to send as they are, before the file (policy, signature, Content-Type, key)")
+    max_bytes: int = Field(description="largest image S3 accepts, in bytes")
+    headers: dict[str, str] = Field(default_factory=dict, description="extra request headers: none for the POST (kept for older clients)")
 
 
 class ReceiptCreated(Model):

@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.core import aws
-from chalicelib.core.clock import Clock, iso, time_now
+from chalicelib.core.clock import Clock, epoch, iso, time_now
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import LimitReached, NotFound, NotOnSale, UpstreamFailed, ValidationFailed
+from chalicelib.core.limits import calendar_periods, period_counters
 from chalicelib.core.observability import logger
 from chalicelib.core.review import DECIDING, PENDING, TIMEOUT_REASON, Decision, apply_once, claim_and_resume, expire_once
 from chalicelib.core.table import keys
@@ -24,7 +25,7 @@ from chalicelib.core.txn.unit import ConditionRefused, GuardSpec
 from chalicelib.points.engine import Commit, PointsRepo, execute
 from chalicelib.points.models import PointsProfile
 from chalicelib.tasks.models import ReceiptTask, Task
-from chalicelib.tasks.receipt_models import Receipt, ReceiptRequest, ReviewDecision
+from chalicelib.tasks.receipt_models import RECEIPT_PREFIX, Receipt, ReceiptRequest, ReviewDecision
 from chalicelib.tasks.store.receipts import ReceiptsRepo
 from chalicelib.tasks.tasks import cached_tasks, counter_for, credit_commit, is_live
 from chalicelib.tenancy.access import app_by_id
@@ -38,10 +39,30 @@ def _receipt_task(app: App, task_id: str) -> Task:
     return task
 
 
+# A member starts at most this many receipts a day (the app's local day), whatever the task.
+RECEIPTS_PER_DAY = 20
+# A receipt still "uploading" this long after it was started (or put back) is deleted by the table's TTL.
+ABANDONED_AFTER_SECONDS = 2 * 86_400
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One image's presigned POST: the object key, the url and the form fields to send with the file."""
+
+    key: str
+    url: str
+    fields: dict[str, str]
+    max_bytes: int
+
+
 def create(
     app: App, member_id: str, openid: str, task_id: str, body: ReceiptRequest, repo: ReceiptsRepo | None = None, clock: Clock | None = None
-) -> tuple[Receipt, list[tuple[str, str]]]:
-    """A receipt in state "uploading" and one presigned upload URL per image."""
+) -> tuple[Receipt, list[Upload]]:
+    """A receipt in state "uploading" and one presigned POST per image (bounded in size and content type).
+
+    The member's daily count goes up in the receipt's own write (over the cap: ``LimitReached``, nothing
+    written); the receipt carries a TTL until it is submitted, so an abandoned one goes by itself.
+    """
     now = time_now(clock)
     task = _receipt_task(app, task_id)
     assert isinstance(task.definition, ReceiptTask)
@@ -51,7 +72,7 @@ def create(
         raise ValidationFailed(f"At most {task.definition.max_images} images", details=[{"field": "images", "problem": "too many"}])
     receipt_id = f"rc_{secrets.token_hex(8)}"
     extension = body.content_type.split("/")[1]
-    image_keys = [f"receipts/{app.app_id}/{member_id}/{receipt_id}/{index}.{extension}" for index in range(body.images)]
+    image_keys = [f"{RECEIPT_PREFIX}{app.app_id}/{member_id}/{receipt_id}/{index}.{extension}" for index in range(body.images)]
     receipt = Receipt(
         receipt_id=receipt_id,
         app_id=app.app_id,
@@ -62,8 +83,22 @@ def create(
         image_keys=image_keys,
         created_at=iso(now),
     )
-    (repo or ReceiptsRepo()).create(receipt)
-    return receipt, [(key, aws.upload_url(key, body.content_type)) for key in image_keys]
+    counters = period_counters(
+        keys.member_pk(app.app_id, member_id),
+        "receipts",
+        {"day": RECEIPTS_PER_DAY},
+        calendar_periods(app.time_zone, now),
+        by=1,
+        who="member",
+    )
+    (repo or ReceiptsRepo()).create(receipt, counters=counters, ttl=abandoned_at(now))
+    max_bytes = get_settings().receipt_upload_max_bytes
+    return receipt, [Upload(key, *aws.upload_form(key, body.content_type, max_bytes), max_bytes) for key in image_keys]
+
+
+def abandoned_at(now: datetime) -> int:
+    """When a receipt still "uploading" from ``now`` on may be deleted (its DynamoDB ``ttl``, epoch seconds)."""
+    return epoch(now) + ABANDONED_AFTER_SECONDS
 
 
 def get_own(app: App, member_id: str, receipt_id: str, repo: ReceiptsRepo | None = None) -> Receipt:
@@ -96,13 +131,14 @@ def submit(
     if not all(aws.uploaded(key) for key in receipt.image_keys[:1]):
         raise ValidationFailed("Upload the receipt image first", details=[{"field": "images", "problem": "not uploaded"}])
     task = _receipt_task(app, task_id)
-    if not repo.transition(app.app_id, receipt_id, ("uploading",), "submitted", submitted_at=iso(now)):
+    # submitted: no longer abandoned, so the TTL goes
+    if not repo.transition(app.app_id, receipt_id, ("uploading",), "submitted", submitted_at=iso(now), ttl=None):
         return get_own(app, member_id, receipt_id, repo)
     try:
         _start_review(app, receipt, task)
     except UpstreamFailed:
         try:
-            repo.transition(app.app_id, receipt_id, ("submitted",), "uploading")
+            repo.transition(app.app_id, receipt_id, ("submitted",), "uploading", ttl=abandoned_at(now))
         except Exception:
             logger().warning("receipt not put back after a failed start", extra={"receipt_id": receipt_id})
         raise

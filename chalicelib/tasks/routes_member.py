@@ -73,13 +73,14 @@ def _receipt_out(receipt: Receipt) -> ReceiptOut:
     body=ReceiptRequest,
     response=ReceiptCreated,
     status=201,
-    summary="Start a receipt: presigned upload URLs and the receipt id; points after review",
-    errors=(404, 409),
+    summary="Start a receipt: a presigned POST per image (size-limited) and the receipt id; points after review. "
+    f"At most {receipts.RECEIPTS_PER_DAY} a member a day → 409 LIMIT_REACHED",
+    errors=(400, 404, 409),
 )
 def create_receipt(task_id: str) -> Response:
     caller = current_member()
-    receipt, urls = receipts.create(caller_app(), caller.member_id, caller.openid, task_id, parse_body(ReceiptRequest))
-    slots = [UploadSlot(key=key, url=url, headers={"Content-Type": f"image/{key.rsplit('.', 1)[1]}"}) for key, url in urls]
+    receipt, uploads = receipts.create(caller_app(), caller.member_id, caller.openid, task_id, parse_body(ReceiptRequest))
+    slots = [UploadSlot(key=up.key, url=up.url, fields=up.fields, max_bytes=up.max_bytes) for up in uploads]
     return ok(
         ReceiptCreated(
             receipt_id=receipt.receipt_id, uploads=slots, submit_path=f"/v1/tasks/{task_id}/receipts/{receipt.receipt_id}/submit"

@@ -1,4 +1,5 @@
-"""The uploads bucket (receipts, images, CDK code files): clients PUT and GET through presigned URLs.
+"""The uploads bucket (receipts, images, CDK code files): clients PUT (receipt images: POST) and GET through
+presigned URLs.
 
 Code files (``pools/...``) start the code import job as soon as they are uploaded.
 """
@@ -15,6 +16,7 @@ from constructs import Construct
 
 from chalicelib.mall.models.codes import CODE_FILE_PREFIX
 from chalicelib.mall.models.records import EXPORT_PREFIX, EXPORT_RETENTION_DAYS
+from chalicelib.tasks.receipt_models import RECEIPT_IMAGE_RETENTION_DAYS, RECEIPT_PREFIX
 from jifen_infra.nag import acknowledge
 from jifen_infra.settings import StageSettings
 
@@ -46,11 +48,11 @@ class UploadsConstruct(Construct):
             enforce_ssl=True,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="uploads/",
-            # Browser clients (H5 pages, the admin console) PUT/GET with presigned URLs; the
-            # signature is the credential, so any origin may carry one.
+            # Browser clients (H5 pages, the admin console) PUT/POST/GET with presigned URLs (receipt images are
+            # POSTed, so S3 can bound their size); the signature is the credential, so any origin may carry one.
             cors=[
                 s3.CorsRule(
-                    allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
+                    allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.POST, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
                     allowed_origins=list(settings.upload_cors_origins),
                     allowed_headers=["*"],
                     max_age=3000,
@@ -60,6 +62,9 @@ class UploadsConstruct(Construct):
                 s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(1)),
                 # Order exports carry names, phones and addresses: gone after a week (a new export is one call away).
                 s3.LifecycleRule(id="ExpireOrderExports", prefix=EXPORT_PREFIX, expiration=Duration.days(EXPORT_RETENTION_DAYS)),
+                # Receipt images (abandoned uploads among them, whose receipt the table's TTL already removed) go after
+                # the retention, longer than any upload and review (incomplete multipart uploads: the rule above).
+                s3.LifecycleRule(id="ExpireReceiptImages", prefix=RECEIPT_PREFIX, expiration=Duration.days(RECEIPT_IMAGE_RETENTION_DAYS)),
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
@@ -12,7 +13,7 @@ from chalicelib.core.table import keys
 from chalicelib.core.table.cursors import decode_cursor, encode_cursor
 from chalicelib.core.table.dynamo import condition_failed
 from chalicelib.core.txn import unit
-from chalicelib.core.txn.unit import ConditionRefused, DuplicateEffect, GuardSpec, Write
+from chalicelib.core.txn.unit import ConditionRefused, CounterSpec, DuplicateEffect, GuardSpec, Write
 from chalicelib.tasks.receipt_models import Receipt
 from chalicelib.tasks.store.items import ReceiptItem
 
@@ -37,8 +38,10 @@ def _receipt(item: ReceiptItem) -> Receipt:
 
 
 class ReceiptsRepo:
-    def create(self, receipt: Receipt) -> None:
-        ReceiptItem(
+    def create(self, receipt: Receipt, *, counters: Sequence[CounterSpec] = (), ttl: int | None = None) -> None:
+        """The new receipt (``ttl``: when it may go while still uploading) with its limit ``counters``, in one
+        transaction: a full counter refuses it (``LimitReached``) and nothing is written."""
+        item = ReceiptItem(
             PK=keys.receipt_pk(receipt.app_id, receipt.receipt_id),
             SK=keys.RECEIPT_SK,
             kind="receipt",
@@ -50,7 +53,10 @@ class ReceiptsRepo:
             status=receipt.status,
             image_keys=json.dumps(receipt.image_keys),
             created_at=receipt.created_at,
-        ).save(condition=ReceiptItem.PK.does_not_exist())
+            ttl=ttl,
+        )
+        write = Write(op="put", item=item, condition=ReceiptItem.PK.does_not_exist(), label="receipt")
+        unit.commit(unit.UnitOfWork(counters=list(counters), writes=[write]))
 
     def get(self, app_id: str, receipt_id: str) -> Receipt | None:
         try:
@@ -108,7 +114,7 @@ class ReceiptsRepo:
         (a timeout after Step Functions accepted it) and put it back; the review goes on rather than wait unheld.
         """
         waiting = ("submitted", "pending", "uploading")
-        return self.transition(app_id, receipt_id, waiting, "pending", task_token=token, submitted_at=submitted_at)
+        return self.transition(app_id, receipt_id, waiting, "pending", task_token=token, submitted_at=submitted_at, ttl=None)
 
     def pending(self, app_id: str, cursor: str | None, limit: int) -> Page[Receipt]:
         gsi_pk = keys.review_queue_gsi(app_id, "pending")
