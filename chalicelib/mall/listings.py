@@ -165,12 +165,12 @@ def _view(offer: Offer, stock: int, at: datetime) -> ListingView:
     )
 
 
-def member_listings(
-    app: App, member_id: str | None = None, listing_ids: list[str] | None = None, clock: Clock | None = None
-) -> list[ListingView]:
-    """Listings members can see (online, not void), best first, with live stock (one BatchGetItem)."""
-    now = time_now(clock)
-    wanted = set(listing_ids) if listing_ids is not None else None
+def _visible_offers(app: App, wanted: set[str] | None = None) -> list[Offer]:
+    """Listings members can see (online, allocation and goods known), from the cached configuration only.
+
+    Whether a listing is shown never depends on its stock (a sold-out one is shown, stock 0,
+    ``not_on_sale_reason`` "sold out"), so which listings are on a page is decided before any stock read.
+    """
     offers: list[Offer] = []
     allocations, goods_repo = AllocationsRepo(), GoodsRepo()
     for listing in ListingsRepo().all_cached(app.app_id):
@@ -180,20 +180,39 @@ def member_listings(
         goods = goods_repo.get_cached(app.tenant_id, listing.goods_id)
         if allocation is not None and goods is not None:
             offers.append(Offer(listing, allocation, goods))
-    stock = allocations.stocks({offer.allocation.allocation_id: offer.allocation for offer in offers}.values())
-    views = [_view(offer, stock.get(offer.allocation.allocation_id, 0), now) for offer in offers]
+    return offers
+
+
+def _best_first(offers: list[Offer]) -> list[Offer]:
+    """The member's order: highest sort weight first, then oldest first (stable for equal keys)."""
+    return sorted(offers, key=lambda offer: (-offer.listing.sort_weight, offer.listing.created_at))
+
+
+def _views(offers: list[Offer], at: datetime) -> list[ListingView]:
+    """These offers with live stock: only their allocations' shards are read (one BatchGetItem per 100 shards)."""
+    stock = AllocationsRepo().stocks({offer.allocation.allocation_id: offer.allocation for offer in offers}.values())
+    return [_view(offer, stock.get(offer.allocation.allocation_id, 0), at) for offer in offers]
+
+
+def member_listings(
+    app: App, member_id: str | None = None, listing_ids: list[str] | None = None, clock: Clock | None = None
+) -> list[ListingView]:
+    """Listings members can see (online, not void), best first, with live stock (one BatchGetItem)."""
+    now = time_now(clock)
+    offers = _visible_offers(app, set(listing_ids) if listing_ids is not None else None)
     if listing_ids is not None:
         order = {listing_id: index for index, listing_id in enumerate(listing_ids)}
-        return sorted(views, key=lambda view: order[view.listing_id])
-    weights = {offer.listing.listing_id: (-offer.listing.sort_weight, offer.listing.created_at) for offer in offers}
-    return sorted(views, key=lambda view: weights[view.listing_id])
+        return _views(sorted(offers, key=lambda offer: order[offer.listing.listing_id]), now)
+    return _views(_best_first(offers), now)
 
 
 def listing_page(app: App, cursor: str | None, limit: int, clock: Clock | None = None) -> tuple[list[ListingView], str | None]:
-    views = member_listings(app, clock=clock)
+    """One page of ``member_listings``: the page is chosen from the cached configuration, then only its stock is read."""
     start = _offset(cursor)
+    now = time_now(clock)
+    offers = _best_first(_visible_offers(app))
     end = start + limit
-    return views[start:end], (cursors.pack({"o": end}) if end < len(views) else None)
+    return _views(offers[start:end], now), (cursors.pack({"o": end}) if end < len(offers) else None)
 
 
 def _offset(cursor: str | None) -> int:
