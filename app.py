@@ -3,6 +3,7 @@
 from chalice.app import Chalice, Cron, Rate
 
 import chalicelib.wiring  # noqa: F401  (every domain's hook subscriptions)
+from chalicelib.core import effects
 from chalicelib.core.http import middleware
 from chalicelib.core.http import routes as core_routes
 from chalicelib.mall import jobs as mall_jobs
@@ -75,6 +76,8 @@ order_confirm_shipment = app.lambda_function(name="order_confirm_shipment")(orde
 order_needs_attention = app.lambda_function(name="order_needs_attention")(orders.order_needs_attention)
 # orders (and refund requests) whose workflow failed or never started: re-driven, cancelled, or left to an operator
 reconcile_orders = app.schedule(Rate(15, unit=Rate.MINUTES), name="reconcile_orders")(mall_jobs.reconcile_orders)
+# post-commit effects (task credits after an exchange or a login) whose subscriber failed: applied again until they succeed
+retry_effects = app.schedule(Rate(5, unit=Rate.MINUTES), name="retry_effects")(effects.retry_effects)
 
 after_sales_review_wait = app.lambda_function(name="after_sales_review_wait")(after_sales.after_sales_review_wait)
 after_sales_review_apply = app.lambda_function(name="after_sales_review_apply")(after_sales.after_sales_review_apply)

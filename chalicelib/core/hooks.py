@@ -8,6 +8,11 @@ webhook verifier) is registered with ``provide`` and looked up with ``provided``
 Every domain's subscriptions are imported once by ``chalicelib.wiring`` (app.py imports it; ``emit``
 and ``provided`` import it before their first use, so a job or a test that calls logic directly is
 wired the same way as the API).
+
+What a domain does *after* its own transaction committed (a task credit after an exchange or a login) is
+emitted with ``core.effects.emit_after_commit``: a subscriber that raises is logged and its event recorded as a pending
+effect (``core.effects``) that the ``retry_effects`` job runs again, so the committed request never fails
+for it. Such subscribers must be idempotent (guarded by the event's reference): delivery is at least once.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ class MallExchanged:
     member_id: str
     listing_id: str
     order_id: str
+    clock: Any = None  # when it counts as exchanged (a points + cash order: when it was paid)
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,22 @@ def emit(event: Any) -> list[Any]:
     """Call every subscriber of ``type(event)``; returns what each returned."""
     _wire()
     return [fn(event) for fn in list(_subscribers[type(event)])]
+
+
+def subscribers(event: type) -> list[Callable[[Any], Any]]:
+    """Who subscribes to ``event``, in order (wired first)."""
+    _wire()
+    return list(_subscribers[event])
+
+
+def subscriber_name(fn: Callable[[Any], Any]) -> str:
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
+def subscriber_named(event: type, name: str) -> Callable[[Any], Any] | None:
+    """The subscriber of ``event`` recorded as ``name`` (None if it no longer subscribes)."""
+    _wire()
+    return next((fn for fn in _subscribers[event] if subscriber_name(fn) == name), None)
 
 
 def provide(name: str, service: Any) -> None:

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from chalicelib.core import hooks, limits, stock
+from chalicelib.core import effects, limits, stock
 from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.errors import Conflict, IdempotencyMismatch, NotFound, NotOnSale, SoldOut, ValidationFailed
 from chalicelib.core.hooks import MallExchanged
@@ -364,12 +364,18 @@ def check_transaction_size(commit: Commit, order: Order) -> None:
 
 
 def _after_exchange(app: App, order: Order) -> None:
-    """After the transaction: start the workflow orders that wait need, then tell whoever reacts to an exchange."""
+    """After the transaction: start the workflow orders that wait need, then tell whoever reacts to an exchange.
+
+    An order awaiting payment is not exchanged yet (it is cancelled if never paid): the mall tells of it when the
+    payment settles it (``fulfilment.on_payment``). What reacts runs as a post-commit effect: it never fails the
+    committed exchange (a failure is recorded and retried by the ``retry_effects`` job).
+    """
     from chalicelib.mall import fulfilment
 
     if order.status in ("awaiting_payment", "awaiting_shipment", "paying_out"):
         fulfilment.start(app, order)
-    hooks.emit(MallExchanged(app, order.member_id, order.listing_id, order.order_id))
+    if order.status != "awaiting_payment":
+        effects.emit_after_commit(MallExchanged(app, order.member_id, order.listing_id, order.order_id))
 
 
 # --- member orders ---------------------------------------------------------------------------------

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chalicelib.core import aws
+from chalicelib.core import aws, effects
 from chalicelib.core.clock import Clock, iso, time_now
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import Conflict, NotFound, SoldOut, UpstreamFailed
-from chalicelib.core.hooks import PaymentVerdict
+from chalicelib.core.hooks import MallExchanged, PaymentVerdict
 from chalicelib.core.observability import logger
 from chalicelib.core.table import keys
 from chalicelib.core.txn.unit import ConditionRefused, GuardSpec, Write
@@ -352,7 +352,7 @@ def on_payment(
 
         _move(app.app_id, order.member_id, order_id, ("needs_attention",), paid_meanwhile)
         return PaymentVerdict.SETTLED
-    order, _ = _move(
+    order, moved = _move(
         app.app_id,
         order.member_id,
         order_id,
@@ -361,6 +361,10 @@ def on_payment(
     )
     if order.status == "cancelled":  # the payment window closed while this payment arrived
         return refund_late_payment(app, order, refunds, clock)
+    if moved:
+        # paid: it can no longer be cancelled for non-payment, so the exchange counts now (the mall task credit);
+        # once, by the call that moved it; a post-commit effect that never fails the webhook
+        effects.emit_after_commit(MallExchanged(app, order.member_id, order.listing_id, order.order_id, clock))
     if order.status == "paid":
         token = order_token(app.app_id, order.member_id, order_id, "payment")
         if token is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.core import hooks
+from chalicelib.core import effects
 from chalicelib.core.auth import tokens
 from chalicelib.core.clock import Clock, epoch, iso, time_now
 from chalicelib.core.config import get_settings
@@ -66,7 +66,8 @@ def login(
         members.put_invite_code(app.app_id, code, member_id)
         members.set_invite_code(app.app_id, member_id, code)
     inviter_id = members.member_for_invite_code(app.app_id, invite_code) if created and invite_code else None
-    hooks.emit(MemberLoggedIn(app, member_id, created, invite_code if created else None, inviter_id, birthday, clock))
+    # post-commit: the login stands whatever a subscriber does (a failed credit is retried by the retry_effects job)
+    effects.emit_after_commit(MemberLoggedIn(app, member_id, created, invite_code if created else None, inviter_id, birthday, clock))
     ttl = get_settings().member_token_ttl_seconds
     claims_out = {"sub": member.member_id, "ten": app.tenant_id, "app": app.app_id, "oid": openid, "dev": body.device_id}
     token = tokens.issue(key, "member", claims_out, epoch(now), ttl)

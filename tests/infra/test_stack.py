@@ -362,6 +362,7 @@ def test_every_scheduled_job_has_time_for_its_budget(synthesized: Synthesized) -
     # Given each scheduled job's own time budget (what it does before leaving the rest to its next run)
     from chalice.utils import to_cfn_resource_name
 
+    from chalicelib.core import effects
     from chalicelib.mall import jobs as mall_jobs
     from chalicelib.points import jobs as points_jobs
 
@@ -369,6 +370,7 @@ def test_every_scheduled_job_has_time_for_its_budget(synthesized: Synthesized) -
         "expire_points": points_jobs.BUDGET_SECONDS,
         "remind_expiring_points": points_jobs.REMINDER_BUDGET_SECONDS,
         "reconcile_orders": mall_jobs.RECONCILE_BUDGET_SECONDS,
+        "retry_effects": effects.RETRY_BUDGET_SECONDS,
     }
     jobs = synthesized.stack.schedules.jobs
     # Then every scheduled function is one of them (a new job must declare its budget here)
@@ -621,3 +623,26 @@ def test_the_api_stage_is_throttled_and_password_logins_more_tightly(synthesized
         login = by_path[(path, "POST")]
         assert (login["ThrottlingRateLimit"], login["ThrottlingBurstLimit"]) == (20.0, 40)
         assert login["DataTraceEnabled"] is False
+
+
+def test_receipt_images_expire_from_the_uploads_bucket_and_browsers_may_post_them(synthesized: Synthesized) -> None:
+    from chalicelib.tasks.receipt_models import RECEIPT_IMAGE_RETENTION_DAYS, RECEIPT_PREFIX
+    from chalicelib.tasks.receipts import ABANDONED_AFTER_SECONDS
+
+    # Given the uploads bucket, where members POST receipt images (some never submitted: abandoned)
+    bucket = synthesized.resources[synthesized.logical_id(synthesized.stack.uploads.bucket)]
+    rules = {rule.get("Id"): rule for rule in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+    # Then a lifecycle rule deletes the objects under the receipts prefix after the retention
+    assert rules["ExpireReceiptImages"] == {
+        "Id": "ExpireReceiptImages",
+        "Prefix": RECEIPT_PREFIX,
+        "ExpirationInDays": RECEIPT_IMAGE_RETENTION_DAYS,
+        "Status": "Enabled",
+    }
+    # And only after any review could end (30 days at most) and an abandoned receipt's item is gone
+    assert RECEIPT_IMAGE_RETENTION_DAYS * 86_400 > 30 * 86_400 + ABANDONED_AFTER_SECONDS
+    # And incomplete multipart uploads, under any prefix, are aborted after a day
+    assert any(rule.get("AbortIncompleteMultipartUpload") == {"DaysAfterInitiation": 1} and "Prefix" not in rule for rule in rules.values())
+    # And a browser may send the presigned POST (CORS)
+    (cors,) = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert "POST" in cors["AllowedMethods"]

@@ -56,6 +56,9 @@ SHAPES: dict[str, Shape] = {
     "store.limit.sk": Shape(_SK, "LIMIT#{subject*}", "store"),
     "stock": Shape(_PK, "APP#{app}#STOCK#{pool}#{shard}"),
     "stock.sk": Shape(_SK, "STOCK", "stock"),
+    # post-commit effects whose subscriber failed (core.effects): all apps, by day and shard, for the retry job
+    "effects.pending": Shape(_PK, "EFFECTS#{day}#{shard}"),
+    "effects.pending.sk": Shape(_SK, "{at}#{effect}", "effects.pending"),
     # configuration documents under the app, one literal kind each (core.table.config.ConfigRepo)
     "config.task.sk": Shape(_SK, "TASK#{config}", "app"),
     "config.levels.sk": Shape(_SK, "LEVELS#{config}", "app"),
@@ -193,6 +196,18 @@ def app_guard_pk(app_id: str, kind: str, reference: str) -> str:
 
 
 GUARD_SK = key("guard.sk")
+
+
+EFFECT_SHARDS = 4  # a burst of failing effects (a throttled table) must not make one partition hot
+
+
+def pending_effects_pk(day: str, shard: int) -> str:
+    """One shard of the pending post-commit effects recorded on ``day`` (UTC)."""
+    return key("effects.pending", day=day, shard=shard)
+
+
+def pending_effect_sk(at: str, effect_id: str) -> str:
+    return key("effects.pending.sk", at=at, effect=effect_id)
 
 
 def counter_sk(scope: str, period: str) -> str:
