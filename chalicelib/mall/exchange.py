@@ -164,12 +164,15 @@ def _first_order(app: App, member_id: str, idem: GuardSpec, fp: str) -> Order | 
     return order
 
 
-def _restart(app: App, order: Order) -> None:
-    """A replayed Idempotency-Key (re)starts the order's named execution: a no-op if it runs, the heal if it never started."""
+def _restart(app: App, order: Order) -> bool:
+    """A replayed Idempotency-Key (re)starts a waiting order's named execution: a no-op if it runs, the heal if it never
+    started. Whether it tried (a final order — the usual replay — costs no call and no read)."""
     from chalicelib.mall import fulfilment
 
-    if order.status in WAITING_ON_WORKFLOW:
-        fulfilment.start(app, order)
+    if order.status not in WAITING_ON_WORKFLOW:
+        return False
+    fulfilment.start(app, order)
+    return True
 
 
 def _exchange(request: _Request) -> Order:
@@ -238,7 +241,9 @@ def _replayed(request: _Request, outcome: Outcome) -> Order:
     replay = OrdersRepo().get(request.app.app_id, request.member_id, str(outcome.extra.get("order_id")))
     if replay is None:
         raise Conflict("The first attempt with this Idempotency-Key is still in progress; retry")
-    _restart(request.app, replay)
+    if not _restart(request.app, replay):
+        return replay
+    # a start that could not run may have undone the order (points and stock back): answer what it is now
     return OrdersRepo().get(request.app.app_id, request.member_id, replay.order_id) or replay
 
 
