@@ -107,22 +107,27 @@ def list_operators(tenant_id: str, cursor: str | None, limit: int = 50, repo: Ac
     return (repo or AccountsRepo()).operators_of_tenant(tenant_id, cursor, limit)
 
 
+def _password_passes(brake: _LoginBrake, password: str, password_hash: str | None, usable: bool) -> bool:
+    """Count the attempt first (refused while braked: 429), then check the password; only a success takes its count back.
+
+    An unknown account is checked against no hash and counted the same (no enumeration, same time).
+    """
+    brake.reserve()
+    passed = verify_password(password, password_hash, n=get_settings().password_hash_n) and usable
+    if passed:
+        brake.release()
+    return passed
+
+
 def login_operator(
     tenant_id: str, username: str, password: str, key: str, repo: AccountsRepo | None = None, clock: Clock | None = None
 ) -> IssuedToken:
     settings = get_settings()
     repo = repo or AccountsRepo()
+    operator = repo.get_operator(tenant_id, username)
     brake = _LoginBrake(repo, "operator", tenant_id, username, time_now(clock))
-    brake.reserve()
-    wrong = True
-    try:
-        operator = repo.get_operator(tenant_id, username)
-        ok = verify_password(password, operator.password_hash if operator else None, n=settings.password_hash_n)
-        wrong = not ok or operator is None or operator.disabled
-    finally:
-        if not wrong:
-            brake.release()
-    if wrong or operator is None:
+    usable = operator is not None and not operator.disabled
+    if not _password_passes(brake, password, operator.password_hash if operator else None, usable) or operator is None:
         raise Unauthorized("Wrong tenant, username or password")
     ttl = settings.operator_token_ttl_seconds
     claims = {"sub": operator.username, "ten": tenant_id, "role": operator.role.value}
@@ -174,17 +179,9 @@ def login_verifier(
 ) -> IssuedToken:
     settings = get_settings()
     repo = repo or AccountsRepo()
+    verifier = repo.get_verifier(store_id, username)
     brake = _LoginBrake(repo, "verifier", store_id, username, time_now(clock))
-    brake.reserve()
-    wrong = True
-    try:
-        verifier = repo.get_verifier(store_id, username)
-        ok = verify_password(password, verifier.password_hash if verifier else None, n=settings.password_hash_n)
-        wrong = not ok or verifier is None
-    finally:
-        if not wrong:
-            brake.release()
-    if wrong or verifier is None:
+    if not _password_passes(brake, password, verifier.password_hash if verifier else None, verifier is not None) or verifier is None:
         raise Unauthorized("Wrong store, username or password")
     ttl = settings.verifier_token_ttl_seconds
     claims = {"sub": verifier.username, "ten": verifier.tenant_id, "store": store_id}

@@ -61,7 +61,26 @@ def _check_images(value: list[str]) -> list[str]:
 # --- G1 enterprise stock -----------------------------------------------------------------------------
 
 
-class GoodsFields(_Strict):
+class _GoodsChecks(_Strict):
+    """The per-field checks of goods, shared by the full fields and the merge patch."""
+
+    @field_validator("expires_at", mode="before", check_fields=False)
+    @classmethod
+    def _time(cls, value: object) -> object:
+        return _parse_time(value)
+
+    @field_validator("tags", check_fields=False)
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        return _check_tags(value)
+
+    @field_validator("images", check_fields=False)
+    @classmethod
+    def _images(cls, value: list[str]) -> list[str]:
+        return _check_images(value)
+
+
+class GoodsFields(_GoodsChecks):
     """What an operator may edit on goods (everything but the category and the quantity)."""
 
     name: str = Field(min_length=1, max_length=64)
@@ -70,21 +89,6 @@ class GoodsFields(_Strict):
     expires_at: datetime | None = None
     tags: list[str] = Field(default_factory=list, max_length=20)
     notes: str | None = Field(default=None, max_length=2000, description="internal; never shown to members")
-
-    @field_validator("expires_at", mode="before")
-    @classmethod
-    def _time(cls, value: object) -> object:
-        return _parse_time(value)
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, value: list[str]) -> list[str]:
-        return _check_tags(value)
-
-    @field_validator("images")
-    @classmethod
-    def _images(cls, value: list[str]) -> list[str]:
-        return _check_images(value)
 
     @model_validator(mode="after")
     def _zone(self) -> GoodsFields:
@@ -130,7 +134,7 @@ class GoodsCreate(GoodsIn):
         return self
 
 
-class GoodsPatch(_Strict):
+class GoodsPatch(_GoodsChecks):
     """A JSON merge patch (RFC 7396) of goods' editable fields: only the fields sent change; null clears a nullable one."""
 
     name: str = omittable(min_length=1, max_length=64)
@@ -140,21 +144,6 @@ class GoodsPatch(_Strict):
     tags: list[str] = omittable(max_length=20)
     notes: str | None = Field(default=None, max_length=2000, description="internal; never shown to members")
     expected_version: int = Field(ge=1, description="the version you read (optimistic)")
-
-    @field_validator("expires_at", mode="before")
-    @classmethod
-    def _time(cls, value: object) -> object:
-        return _parse_time(value)
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, value: list[str]) -> list[str]:
-        return _check_tags(value)
-
-    @field_validator("images")
-    @classmethod
-    def _images(cls, value: list[str]) -> list[str]:
-        return _check_images(value)
 
 
 class GoodsTopUp(_Strict):
