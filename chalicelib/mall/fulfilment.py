@@ -332,15 +332,9 @@ def on_payment(
     order = OrdersRepo().find(app.app_id, order_id)
     if order is None:
         return PaymentVerdict.NOT_MINE
+    if not _payment_matches(order, amount_fen, openid):
+        return PaymentVerdict.REFUSED
     log = logger()
-    if openid is None or openid != order.openid:
-        log.warning("mall payment refused: the payer is not the order's member", extra={"order_id": order_id, "payer": openid})
-        return PaymentVerdict.REFUSED
-    if order.cash_fen == 0 or amount_fen != order.cash_fen:
-        log.warning(
-            "mall payment ignored: wrong amount", extra={"order_id": order_id, "amount_fen": amount_fen, "expected": order.cash_fen}
-        )
-        return PaymentVerdict.REFUSED
     at = iso(time_now(clock))
     if order.status == "cancelled":
         return refund_late_payment(app, order, refunds, clock)
@@ -371,6 +365,19 @@ def on_payment(
             _resume(token, order, "payment")  # UpstreamFailed → the provider retries; the order is paid already
     log.info("mall order paid", extra={"order_id": order_id, "status": order.status})
     return PaymentVerdict.SETTLED
+
+
+def _payment_matches(order: Order, amount_fen: int, openid: str | None) -> bool:
+    """The payer is the order's member and the amount its cash price (anything else is recorded, not applied)."""
+    log = logger()
+    if openid is None or openid != order.openid:
+        log.warning("mall payment refused: the payer is not the order's member", extra={"order_id": order.order_id, "payer": openid})
+        return False
+    if order.cash_fen == 0 or amount_fen != order.cash_fen:
+        extra = {"order_id": order.order_id, "amount_fen": amount_fen, "expected": order.cash_fen}
+        log.warning("mall payment ignored: wrong amount", extra=extra)
+        return False
+    return True
 
 
 def payment_refund_reference(order_id: str) -> str:
