@@ -20,14 +20,12 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-
 from chalicelib.core import hooks
 from chalicelib.core.clock import Clock, FixedClock, epoch, iso, time_now
 from chalicelib.core.hooks import MallExchanged, MemberLoggedIn
 from chalicelib.core.observability import log_event, logger
 from chalicelib.core.table import keys
-from chalicelib.core.table.items import BaseItem
+from chalicelib.core.table.items import PendingEffectItem
 
 # the events whose subscribers run as post-commit effects (their fields: ``app``, ``clock``, then JSON values)
 EVENTS: dict[str, type] = {cls.__name__: cls for cls in (MemberLoggedIn, MallExchanged)}
@@ -36,17 +34,6 @@ LOOKBACK_DAYS = 7  # the job reads this many days of pending effects (and today)
 TTL_DAYS = 14  # a pending effect nobody could apply in that long is dropped by DynamoDB's TTL
 MAX_ATTEMPTS = 50  # after that many failed runs an effect is left for an operator (logged each run)
 RETRY_BUDGET_SECONDS = 240.0
-
-
-class PendingEffectItem(BaseItem):
-    """One subscriber's effect of one event, still to be applied."""
-
-    effect = UnicodeAttribute()  # the subscriber: "module:qualname"
-    event = UnicodeAttribute()  # the event type's name (``EVENTS``)
-    payload = UnicodeAttribute()  # the event as JSON: app_id, at, and its other fields
-    recorded_at = UnicodeAttribute()
-    attempts = NumberAttribute(default=0)
-    error = UnicodeAttribute(null=True)
 
 
 def payload(event: Any) -> dict[str, Any]:

@@ -157,3 +157,14 @@ class IndexItem(BaseItem):
     """A lookup from one key to another (invite code -> member, ...)."""
 
     target = UnicodeAttribute()
+
+
+class PendingEffectItem(BaseItem):
+    """One subscriber's effect of one event, still to be applied."""
+
+    effect = UnicodeAttribute()  # the subscriber: "module:qualname"
+    event = UnicodeAttribute()  # the event type's name (``EVENTS``)
+    payload = UnicodeAttribute()  # the event as JSON: app_id, at, and its other fields
+    recorded_at = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    error = UnicodeAttribute(null=True)
