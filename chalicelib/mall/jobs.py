@@ -1,4 +1,4 @@
-"""The CDK code import job: S3 ObjectCreated under pools/ (or a direct payload) → mall.codes.run_job."""
+"""The mall's jobs: the CDK code import (S3 ObjectCreated under pools/ → mall.codes.run_job) and the order reconciler."""
 
 from __future__ import annotations
 
