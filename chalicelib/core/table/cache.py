@@ -9,6 +9,8 @@ from typing import Any
 
 from chalicelib.core.config import get_settings
 
+WAIT_SECONDS = 5.0  # how long a caller waits for another's load of the same key before loading itself
+
 
 class _Load:
     """One load of one key in progress: the others wait for it (or read the stale value) instead of loading too."""
@@ -47,7 +49,9 @@ class TTLCache:
             elif hit is not None:
                 return hit[1]  # expired, being reloaded by another caller: the stale value meanwhile
         if running is not None:
-            running.done.wait()
+            # a loader that hangs (a stuck connection) never holds the others up: past the wait they load for themselves
+            if not running.done.wait(WAIT_SECONDS):
+                return load()
             return running.value if running.ok else load()
         return self._load(key, mine, load)
 
